@@ -1,0 +1,140 @@
+/**
+ * WAV encoding and decoding over bytes (no file system). Encoding is written here so that the
+ * generator's output bytes are fixed by this file alone (same samples → same bytes, whatever
+ * library version); decoding goes through `wavefile`, which knows the many WAV dialects found in
+ * the wild (PCM 8/16/24/32, float, WAVE_FORMAT_EXTENSIBLE) better than a hand parser would.
+ */
+import wavefilePkg from 'wavefile';
+
+const { WaveFile } = wavefilePkg as unknown as { WaveFile: typeof import('wavefile').WaveFile };
+
+/** Size of the canonical RIFF/WAVE header for PCM, bytes. */
+export const WAV_HEADER_BYTES = 44;
+
+/**
+ * Encodes mono float samples as a 16-bit PCM WAV file.
+ *
+ * @param samples float samples, nominally in [-1, 1]; values outside are clipped, NaN is refused.
+ * @param sampleRate Hz, positive integer.
+ * @returns the whole file, 44 + 2·length bytes.
+ */
+export function encodeWavPcm16(samples: Float32Array | Float64Array, sampleRate: number): Uint8Array {
+  if (!Number.isInteger(sampleRate) || sampleRate <= 0) throw new Error(`sample rate must be a positive integer, got ${sampleRate}`);
+  const n = samples.length;
+  const dataBytes = n * 2;
+  const bytes = new Uint8Array(WAV_HEADER_BYTES + dataBytes);
+  const view = new DataView(bytes.buffer);
+  const ascii = (offset: number, text: string): void => {
+    for (let i = 0; i < text.length; i++) bytes[offset + i] = text.charCodeAt(i);
+  };
+  ascii(0, 'RIFF');
+  view.setUint32(4, 36 + dataBytes, true);
+  ascii(8, 'WAVE');
+  ascii(12, 'fmt ');
+  view.setUint32(16, 16, true); // fmt chunk size for plain PCM
+  view.setUint16(20, 1, true); // WAVE_FORMAT_PCM
+  view.setUint16(22, 1, true); // mono
+  view.setUint32(24, sampleRate, true);
+  view.setUint32(28, sampleRate * 2, true); // byte rate
+  view.setUint16(32, 2, true); // block align
+  view.setUint16(34, 16, true); // bits per sample
+  ascii(36, 'data');
+  view.setUint32(40, dataBytes, true);
+  const pcm = new Int16Array(bytes.buffer, WAV_HEADER_BYTES, n);
+  for (let i = 0; i < n; i++) {
+    const x = samples[i];
+    if (Number.isNaN(x)) throw new Error(`sample ${i} is NaN`);
+    // Symmetric scaling by 32767 with round-half-away-from-zero: -1 and 1 map to ±32767.
+    const s = x >= 1 ? 32767 : x <= -1 ? -32767 : Math.round(x * 32767);
+    pcm[i] = s;
+  }
+  return bytes;
+}
+
+/** A decoded WAV file. */
+export interface DecodedWav {
+  /** Hz. */
+  readonly sampleRate: number;
+  /** Number of channels in the file. */
+  readonly channels: number;
+  /** Bits per sample as stored ('16', '24', '32f', …: wavefile's bit-depth code). */
+  readonly bitDepth: string;
+  /** Channel 0 as floats in [-1, 1], shape [frames]. */
+  readonly samples: Float32Array;
+}
+
+/** Options for `decodeWav`'s checks. */
+export interface DecodeWavExpect {
+  /** Required sample rate, Hz. */
+  readonly sampleRate?: number;
+  /** Require exactly one channel. */
+  readonly mono?: boolean;
+  /** Required number of frames. */
+  readonly frames?: number;
+}
+
+/**
+ * Decodes a WAV file to float samples and checks it against `expect`. Throws an Error whose
+ * message is one short sentence (no file name: the caller adds it).
+ *
+ * @param bytes the whole file.
+ */
+export function decodeWav(bytes: Uint8Array, expect: DecodeWavExpect = {}): DecodedWav {
+  if (bytes.length < 12) throw new Error(`not a WAV file (only ${bytes.length} bytes)`);
+  const tag = String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]);
+  const wave = String.fromCharCode(bytes[8], bytes[9], bytes[10], bytes[11]);
+  if ((tag !== 'RIFF' && tag !== 'RIFX' && tag !== 'RF64') || wave !== 'WAVE') throw new Error('not a WAV file (no RIFF/WAVE header)');
+  let wav: InstanceType<typeof WaveFile>;
+  try {
+    wav = new WaveFile(bytes);
+  } catch (e) {
+    throw new Error(`corrupt WAV file (${(e as Error).message})`);
+  }
+  const fmt = wav.fmt as { numChannels: number; sampleRate: number; audioFormat: number };
+  const bitDepth = wav.bitDepth;
+  const channels = fmt.numChannels;
+  const sampleRate = fmt.sampleRate;
+  if (!(channels >= 1)) throw new Error('corrupt WAV file (no channels)');
+  if (expect.mono && channels !== 1) throw new Error(`has ${channels} channels, expected mono`);
+  if (expect.sampleRate !== undefined && sampleRate !== expect.sampleRate) {
+    throw new Error(`is ${sampleRate} Hz, expected ${expect.sampleRate} Hz`);
+  }
+  let raw: Float64Array | Float64Array[];
+  try {
+    raw = wav.getSamples(false, Float64Array) as unknown as Float64Array | Float64Array[];
+  } catch (e) {
+    throw new Error(`corrupt WAV file (${(e as Error).message})`);
+  }
+  const ch0 = Array.isArray(raw) ? raw[0] : raw;
+  const scale = pcmScale(bitDepth);
+  const samples = new Float32Array(ch0.length);
+  for (let i = 0; i < ch0.length; i++) {
+    const x = ch0[i] * scale;
+    if (!Number.isFinite(x)) throw new Error(`sample ${i} is not a finite number`);
+    samples[i] = x;
+  }
+  if (expect.frames !== undefined && samples.length !== expect.frames) {
+    throw new Error(`has ${samples.length} samples, expected ${expect.frames}`);
+  }
+  return { sampleRate, channels, bitDepth, samples };
+}
+
+/** Factor mapping wavefile's raw integer samples to [-1, 1). */
+function pcmScale(bitDepth: string): number {
+  switch (bitDepth) {
+    case '8':
+      // wavefile returns 8-bit PCM unsigned (0…255); handled by callers rarely: treat as unsupported.
+      throw new Error('8-bit WAV is not supported');
+    case '16':
+      return 1 / 32768;
+    case '24':
+      return 1 / 8388608;
+    case '32':
+      return 1 / 2147483648;
+    case '32f':
+    case '64':
+      return 1;
+    default:
+      throw new Error(`unsupported WAV bit depth ${bitDepth}`);
+  }
+}
