@@ -1,0 +1,117 @@
+/**
+ * A minimal WebAssembly binary writer: just the sections and opcodes the decimator kernel needs.
+ *
+ * Why hand-encode rather than assemble WAT with `wabt`: the kernel is specialised to the filter
+ * (every tap's load offset is an immediate), so it is generated from the taps anyway; emitting the
+ * few dozen bytes of framing directly avoids a 3 MB dependency and a build step, and the kernel is
+ * tested against the JS reference, which is what would catch an encoding mistake.
+ */
+
+/** Unsigned LEB128. */
+export function uleb(n: number): number[] {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`uleb: ${n} is not a non-negative integer`);
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+/** Signed LEB128 (for i32.const). */
+export function sleb(n: number): number[] {
+  if (!Number.isInteger(n)) throw new Error(`sleb: ${n} is not an integer`);
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+/** Value types. */
+export const I32 = 0x7f;
+export const V128 = 0x7b;
+
+/** Opcodes used by the kernel (core and SIMD, the latter after the 0xfd prefix). */
+export const op = {
+  block: 0x02,
+  loop: 0x03,
+  br_if: 0x0d,
+  end: 0x0b,
+  localGet: 0x20,
+  localSet: 0x21,
+  localTee: 0x22,
+  f32Load: 0x2a,
+  f32Store: 0x38,
+  i32Const: 0x41,
+  i32LtU: 0x49,
+  i32Add: 0x6a,
+  blockVoid: 0x40,
+} as const;
+
+/** SIMD opcodes (LEB-encoded after 0xfd). */
+export const simd = {
+  v128Load: 0x00,
+  v128Load32Splat: 0x09,
+  v128Store: 0x0b,
+  f32x4Add: 0xe4,
+  f32x4Mul: 0xe6,
+} as const;
+
+/** Encodes a SIMD instruction with an optional memarg (align log2, offset). */
+export function simdOp(code: number, memarg?: readonly [number, number]): number[] {
+  return [0xfd, ...uleb(code), ...(memarg ? [...uleb(memarg[0]), ...uleb(memarg[1])] : [])];
+}
+
+/** A function body: locals as (count, type) runs, then code (without the final `end`). */
+export interface FuncBody {
+  readonly params: readonly number[];
+  readonly locals: readonly (readonly [number, number])[];
+  readonly code: readonly number[];
+  readonly exportName: string;
+}
+
+function section(id: number, payload: number[]): number[] {
+  return [id, ...uleb(payload.length), ...payload];
+}
+
+function vec(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+function name(s: string): number[] {
+  const bytes = Array.from(new TextEncoder().encode(s));
+  return [...uleb(bytes.length), ...bytes];
+}
+
+/**
+ * Assembles a module with one exported memory (`memory`, growable, `initialPages` × 64 KiB) and
+ * the given functions, each with its own type `(params) → ()`, exported under its name.
+ */
+export function assembleModule(funcs: readonly FuncBody[], initialPages: number): Uint8Array {
+  const types = vec(funcs.map((f) => [0x60, ...uleb(f.params.length), ...f.params, 0x00]));
+  const funcSec = vec(funcs.map((_, i) => uleb(i)));
+  const memSec = vec([[0x00, ...uleb(initialPages)]]);
+  const exports = vec([[...name('memory'), 0x02, 0x00], ...funcs.map((f, i) => [...name(f.exportName), 0x00, ...uleb(i)])]);
+  const code = vec(
+    funcs.map((f) => {
+      const body = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.code, op.end];
+      return [...uleb(body.length), ...body];
+    }),
+  );
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, types),
+    ...section(3, funcSec),
+    ...section(5, memSec),
+    ...section(7, exports),
+    ...section(10, code),
+  ]);
+}
