@@ -27,6 +27,21 @@ export interface Decimator {
   readonly outputsPerBlock: number;
 }
 
+/**
+ * The slice of the WebAssembly JS API used here, typed locally: the project's `lib` is plain
+ * ES2022 (no DOM), and @types/node 20 does not declare the global.
+ */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: unknown };
+}
+const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
 const PAGE = 65536;
 const STAGE = 1024; // taps live below this (≤ 256 folded taps)
 
@@ -46,7 +61,7 @@ export function createWasmDecimator(taps: readonly number[], blockVectors = 4): 
   if (!(Number.isInteger(blockVectors) && blockVectors >= 1 && blockVectors <= 8)) {
     throw new Error('createWasmDecimator: blockVectors must be 1–8');
   }
-  if (typeof WebAssembly === 'undefined') return null;
+  if (wasmApi === undefined) return null;
   const M = (n - 1) / 2;
   const pad = Math.ceil(M / 3); // leading zeros per component: q ≥ −pad
   const qMax = Math.floor(M / 3);
@@ -124,10 +139,10 @@ export function createWasmDecimator(taps: readonly number[], blockVectors = 4): 
   const deinterleave: FuncBody = { params: [I32, I32, I32, I32], locals: [[2, I32]], code: di, exportName: 'deinterleave' };
 
   const bytes = assembleModule([kernel, deinterleave], 1);
-  if (!WebAssembly.validate(bytes)) return null; // no SIMD here (or, in development, a bad encoding)
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+  if (!wasmApi.validate(bytes)) return null; // no SIMD here (or, in development, a bad encoding)
+  const instance = new wasmApi.Instance(new wasmApi.Module(bytes), {});
   const exp = instance.exports as {
-    memory: WebAssembly.Memory;
+    memory: WasmMemory;
     kernel: (o0: number, stride: number, out: number, end: number) => void;
     deinterleave: (src: number, end: number, dst: number, stride: number) => void;
   };
