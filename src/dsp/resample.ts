@@ -42,7 +42,7 @@ function checkArgs(input: Float32Array | Float64Array, out: Float32Array | undef
 }
 
 /** Taps as float64 (they are float32 values; float64 keeps the JS accumulations exact-ish). */
-const H = Float64Array.from(ANTIALIAS_TAPS);
+const H = Float64Array.from(ANTIALIAS_TAPS, Math.fround);
 const M = ANTIALIAS_DELAY_SAMPLES;
 
 /**
@@ -121,7 +121,7 @@ let wasmDecimator: Decimator | null | undefined;
 
 /** The WebAssembly SIMD decimator, built on first use; null where SIMD is unavailable. */
 export function getWasmDecimator(): Decimator | null {
-  if (wasmDecimator === undefined) wasmDecimator = createWasmDecimator(ANTIALIAS_TAPS);
+  if (wasmDecimator === undefined) wasmDecimator = createWasmDecimator(Array.from(H));
   return wasmDecimator;
 }
 
