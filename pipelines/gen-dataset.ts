@@ -1,0 +1,122 @@
+/**
+ * `npm run gen-dataset`: random FM patches rendered to a dataset folder (spec §1–3).
+ * Thin: parse, validate into a config, call src/dataset, print a summary, set the exit code.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { createProgress } from '../src/cli/progress.ts';
+import { EXIT_INTERRUPTED, runCommand, UserError } from '../src/cli/run.ts';
+import { datasetName, DEFAULT_DATASET_CONFIG, makeDatasetConfig } from '../src/dataset/config.ts';
+import { DatasetError, generateDataset } from '../src/dataset/generate.ts';
+import { parseShard } from '../src/dataset/layout.ts';
+import { ALGORITHM_NAMES } from '../src/synth/algorithms.ts';
+import { defaultWorkerCount } from '../src/parallel/pool.ts';
+
+/** The command's option parser (exported so tests can parse without spawning). */
+export function genDatasetParser(argv: readonly string[]) {
+  return yargs([...argv])
+    .scriptName('npm run gen-dataset --')
+    .usage('$0 [options]\n\nRender random 6-operator FM patches (48 kHz, decimated to 16 kHz) into a dataset folder:\naudio/<id>.wav, params.csv and manifest.json.')
+    .options({
+      count: { type: 'number', default: DEFAULT_DATASET_CONFIG.count, describe: 'number of patches' },
+      seed: { type: 'number', default: DEFAULT_DATASET_CONFIG.seed, describe: 'dataset seed; patch i depends only on (seed, i)' },
+      algorithm: { type: 'string', default: DEFAULT_DATASET_CONFIG.algorithm, describe: `operator routing: ${ALGORITHM_NAMES.slice(0, 2).join(', ')}, dx7-1 … dx7-32` },
+      feedback: { type: 'number', default: DEFAULT_DATASET_CONFIG.feedback, describe: 'DX7 feedback amount 0…7 (dx7-* algorithms only)' },
+      nyquist: { type: 'string', default: DEFAULT_DATASET_CONFIG.nyquist, choices: ['keep', 'redraw'], describe: 'modulators above 24 kHz: keep them (paper) or redraw the ratios' },
+      out: { type: 'string', describe: 'output folder [default: datasets/<name from the config>]' },
+      workers: { type: 'number', default: defaultWorkerCount(), describe: 'worker threads (0: render in the main thread)' },
+      shard: { type: 'string', describe: 'only the slice i/N of the ids (0-based), so several machines can build one dataset' },
+      resume: { type: 'boolean', default: false, describe: 'complete an interrupted or sharded dataset in --out' },
+      force: { type: 'boolean', default: false, describe: 'replace a dataset made with another config in --out' },
+      quiet: { type: 'boolean', default: false, describe: 'no progress output' },
+    })
+    .strict()
+    .version(false)
+    .help()
+    .alias('h', 'help')
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw new UserError(msg ?? err?.message ?? 'bad arguments');
+    })
+    .wrap(Math.min(110, process.stdout.columns ?? 110));
+}
+
+/** Runs the command; returns the exit code. */
+export async function genDatasetMain(argv: readonly string[]): Promise<number> {
+  let helpShown = false;
+  const parser = genDatasetParser(argv);
+  const args = await parser.parseAsync([...argv], {}, (err, _argv, output) => {
+    if (err) throw err;
+    if (output) {
+      helpShown = true;
+      process.stdout.write(`${output}\n`);
+    }
+  });
+  if (helpShown) return 0;
+  let config;
+  try {
+    config = makeDatasetConfig({
+      count: args.count,
+      seed: args.seed,
+      algorithm: args.algorithm,
+      feedback: args.feedback,
+      nyquist: args.nyquist as 'keep' | 'redraw',
+    });
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  const shard = args.shard !== undefined ? parseShard(args.shard) : null;
+  if (!Number.isInteger(args.workers) || args.workers < 0) throw new UserError(`--workers must be a whole number ≥ 0, got ${args.workers}`);
+  const dir = path.resolve(args.out ?? path.join('datasets', datasetName(config)));
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts++;
+    if (interrupts > 1) process.exit(EXIT_INTERRUPTED);
+    process.stderr.write('\ngen-dataset: stopping after the patches in flight (Ctrl-C again to quit at once)…\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  let progress: ReturnType<typeof createProgress> | null = null;
+  try {
+    const summary = await generateDataset(config, {
+      dir,
+      workers: args.workers,
+      shard,
+      resume: args.resume,
+      force: args.force,
+      signal: controller.signal,
+      onProgress: (done, total) => {
+        progress ??= createProgress({ label: 'gen-dataset', unit: 'patches', total, quiet: args.quiet });
+        progress.update(done);
+      },
+    }).catch((e: unknown) => {
+      if (e instanceof DatasetError) throw new UserError(e.message);
+      throw e;
+    });
+    (progress as ReturnType<typeof createProgress> | null)?.stop();
+    const audioSec = summary.rendered * config.durationSec;
+    const speed = summary.seconds > 0 ? audioSec / summary.seconds : 0;
+    const state = summary.complete ? `complete, ${summary.contentHash}` : `${summary.present}/${summary.count} present`;
+    const nyq = config.nyquist === 'keep' ? `${summary.aboveNyquist} with a modulator above 24 kHz (kept)` : 'none above 24 kHz (redrawn)';
+    process.stdout.write(
+      `gen-dataset: ${summary.rendered} rendered, ${summary.reused} verified in ${summary.seconds.toFixed(1)} s` +
+        `${summary.rendered > 0 ? ` (${Math.round(speed)}× real time, ${args.workers} workers)` : ''} → ${path.relative(process.cwd(), dir) || '.'} [${state}]; ${nyq}` +
+        `${summary.complete ? `, ${summary.clipped} reach full scale` : ''}\n`,
+    );
+    if (summary.interrupted) {
+      process.stderr.write('gen-dataset: interrupted; what was written is kept. Run the same command with --resume to finish.\n');
+      return EXIT_INTERRUPTED;
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  await runCommand('gen-dataset', () => genDatasetMain(hideBin(process.argv)));
+}
