@@ -103,6 +103,18 @@ describe('RealFftPlan', () => {
     for (let k = 0; k < plan.bins; k++) expectClose(m[k], k === k0 ? n / 2 : 0, { atol: 1e-10 }, `bin ${k}`);
   });
 
+  test('windowedMagnitude equals magnitude of the windowed copy', () => {
+    const n = 256;
+    const plan = new RealFftPlan(n);
+    const x = new Float32Array(noise(1000, 21));
+    const w = hannPeriodic(n);
+    const a = plan.windowedMagnitude(x, 300, w, new Float64Array(plan.bins));
+    const b = plan.magnitude(new Float64Array(n).map((_, i) => x[300 + i] * w[i]), new Float64Array(plan.bins));
+    for (let k = 0; k < plan.bins; k++) expectClose(a[k], b[k], { atol: 1e-12 }, `bin ${k}`);
+    assert.throws(() => plan.windowedMagnitude(x, 800, w, new Float64Array(plan.bins)), /outside the signal/);
+    assert.throws(() => plan.windowedMagnitude(x, 0, hannPeriodic(128), new Float64Array(plan.bins)), /window has length/);
+  });
+
   test('refuses bad sizes and buffers', () => {
     assert.equal(isPowerOfTwo(2048), true);
     assert.equal(isPowerOfTwo(2047), false);

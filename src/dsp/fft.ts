@@ -177,9 +177,46 @@ export class RealFftPlan {
     return out;
   }
 
+  /**
+   * Magnitude spectrum of a windowed slice of a longer signal, |FFT(signal[start + i]·window[i])|
+   * for i = 0 … N−1, without copying the slice first (the STFT's inner loop: this saves a pass
+   * over every frame).
+   *
+   * @param signal samples (not mutated); start … start + N − 1 must lie inside it.
+   * @param start index of the slice's first sample.
+   * @param window weights, shape [N].
+   * @param out magnitudes, length ≥ N/2 + 1, caller-owned.
+   * @returns `out`.
+   */
+  windowedMagnitude(signal: RealInput, start: number, window: Float64Array, out: Float64Array): Float64Array {
+    this.checkOut(out, 'out');
+    const n = this.size;
+    if (window.length !== n) throw new Error(`window has length ${window.length}, expected ${n}`);
+    if (!Number.isInteger(start) || start < 0 || start + n > signal.length) {
+      throw new Error(`slice ${start} … ${start + n - 1} is outside the signal of ${signal.length} samples`);
+    }
+    const m = this.half;
+    const re = this.re;
+    const im = this.im;
+    const rev = this.rev;
+    for (let i = 0; i < m; i++) {
+      const r = rev[i] << 1;
+      re[i] = signal[start + r] * window[r];
+      im[i] = signal[start + r + 1] * window[r + 1];
+    }
+    this.transformLoaded();
+    this.unpackMagnitudeOrPower(out, false);
+    return out;
+  }
+
   private spectrumMagnitudeOrPower(input: RealInput, out: Float64Array, squared: boolean): void {
     this.checkOut(out, 'out');
     this.transformPacked(input);
+    this.unpackMagnitudeOrPower(out, squared);
+  }
+
+  /** Splits the transformed packed sequence into bins 0 … N/2 and writes |X| or |X|². */
+  private unpackMagnitudeOrPower(out: Float64Array, squared: boolean): void {
     const m = this.half;
     const re = this.re;
     const im = this.im;
@@ -233,6 +270,14 @@ export class RealFftPlan {
         im[i] = r + 1 < len ? input[r + 1] : 0;
       }
     }
+    this.transformLoaded();
+  }
+
+  /** The complex FFT of size M, in place on re/im, which hold the bit-reversed packed input. */
+  private transformLoaded(): void {
+    const m = this.half;
+    const re = this.re;
+    const im = this.im;
     if (m === 2) {
       // A single radix-2 butterfly: no radix-4 pass fits.
       const r0 = re[0];

@@ -112,6 +112,10 @@ export class SpectrogramPlan {
    * @param out caller-owned, length ≥ bins; linear amplitude, unnormalised.
    */
   frameMagnitude(signal: RealInput, t: number, out: Float64Array): Float64Array {
+    const n = this.config.nFft;
+    const first = t * this.config.hop - n / 2;
+    // Interior frames are windowed inside the FFT's load; only the edges need the padded copy.
+    if (first >= 0 && first + n <= signal.length) return this.fft.windowedMagnitude(signal, first, this.window, out);
     return this.fft.magnitude(this.loadFrame(signal, t), out);
   }
 
@@ -129,7 +133,7 @@ export class SpectrogramPlan {
     const bins = this.bins;
     const mag = out ?? new Float64Array(frames * bins);
     if (mag.length !== frames * bins) throw new Error(`out has length ${mag.length}, expected ${frames * bins}`);
-    for (let t = 0; t < frames; t++) this.fft.magnitude(this.loadFrame(signal, t), mag.subarray(t * bins, (t + 1) * bins));
+    for (let t = 0; t < frames; t++) this.frameMagnitude(signal, t, mag.subarray(t * bins, (t + 1) * bins));
     return mag;
   }
 
