@@ -3,7 +3,7 @@
  * 2048 points per signal, ~16 000 signals per NSynth test run).
  *
  * How: a real sequence of length N is packed into a complex sequence of length N/2
- * (z[n] = x[2n] + i·x[2n+1]), transformed by an iterative radix-2 decimation-in-time complex FFT
+ * (z[n] = x[2n] + i·x[2n+1]), transformed by an iterative decimation-in-time complex FFT
  * whose first two stages are fused into one twiddle-free radix-4 pass, and split back into the
  * N/2 + 1 non-negative-frequency bins of x. That halves the work of a complex FFT of size N.
  * The remaining stages run as radix-4 passes (plus one radix-2 pass when their count is odd).
