@@ -166,6 +166,7 @@ function buildManifest(
     audio: {
       folder: AUDIO_DIR,
       encoding: 'WAV, PCM 16-bit signed, mono (full scale ±32767; values beyond ±1 are clipped, counted in counts.clipped)',
+      outputGain: config.outputGain,
       sampleRate: config.sampleRate,
       samplesPerNote: noteLength(config),
       renderRate: config.renderRate,

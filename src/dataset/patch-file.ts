@@ -74,7 +74,7 @@ export function makePatchHandler(dir: string, config: DatasetConfig): (task: Pat
     } else {
       const { patch } = samplePatch(task.index, sampler);
       const note = renderNote(patch, alg, renderOpts, scratch);
-      bytes = encodeWavPcm16(note, config.sampleRate);
+      bytes = encodeWavPcm16(note, config.sampleRate, config.outputGain);
       writeFileAtomic(file, bytes);
     }
     return {

@@ -16,9 +16,10 @@ export const WAV_HEADER_BYTES = 44;
  *
  * @param samples float samples, nominally in [-1, 1]; values outside are clipped, NaN is refused.
  * @param sampleRate Hz, positive integer.
+ * @param gain linear gain applied before quantisation (default 1).
  * @returns the whole file, 44 + 2·length bytes.
  */
-export function encodeWavPcm16(samples: Float32Array | Float64Array, sampleRate: number): Uint8Array {
+export function encodeWavPcm16(samples: Float32Array | Float64Array, sampleRate: number, gain = 1): Uint8Array {
   if (!Number.isInteger(sampleRate) || sampleRate <= 0) throw new Error(`sample rate must be a positive integer, got ${sampleRate}`);
   const n = samples.length;
   const dataBytes = n * 2;
@@ -42,7 +43,7 @@ export function encodeWavPcm16(samples: Float32Array | Float64Array, sampleRate:
   view.setUint32(40, dataBytes, true);
   const pcm = new Int16Array(bytes.buffer, WAV_HEADER_BYTES, n);
   for (let i = 0; i < n; i++) {
-    const x = samples[i];
+    const x = samples[i] * gain;
     if (Number.isNaN(x)) throw new Error(`sample ${i} is NaN`);
     // Symmetric scaling by 32767 with round-half-away-from-zero: -1 and 1 map to ±32767.
     const s = x >= 1 ? 32767 : x <= -1 ? -32767 : Math.round(x * 32767);
