@@ -105,7 +105,7 @@ export async function genDatasetMain(argv: readonly string[]): Promise<number> {
     process.stdout.write(
       `gen-dataset: ${summary.rendered} rendered, ${summary.reused} verified in ${summary.seconds.toFixed(1)} s` +
         `${summary.rendered > 0 ? ` (${Math.round(speed)}× real time, ${args.workers} workers)` : ''} → ${path.relative(process.cwd(), dir) || '.'} [${state}]; ${nyq}` +
-        `${summary.complete ? `, ${summary.clipped} reach full scale` : ''}\n`,
+        `${summary.complete ? `, ${summary.clipped} reach full scale` : ''}; peak memory ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`,
     );
     if (summary.interrupted) {
       process.stderr.write('gen-dataset: interrupted; what was written is kept. Run the same command with --resume to finish.\n');

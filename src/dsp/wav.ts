@@ -4,9 +4,12 @@
  * library version); decoding goes through `wavefile`, which knows the many WAV dialects found in
  * the wild (PCM 8/16/24/32, float, WAVE_FORMAT_EXTENSIBLE) better than a hand parser would.
  */
-import wavefilePkg from 'wavefile';
+import * as wavefileModule from 'wavefile';
 
-const { WaveFile } = wavefilePkg as unknown as { WaveFile: typeof import('wavefile').WaveFile };
+// wavefile is CommonJS: under ESM its exports sit on `default`, under CJS interop on the namespace.
+type WaveFileCtor = typeof import('wavefile').WaveFile;
+const wavefileNs = wavefileModule as unknown as { WaveFile?: WaveFileCtor; default?: { WaveFile: WaveFileCtor } };
+const WaveFile: WaveFileCtor = (wavefileNs.WaveFile ?? wavefileNs.default?.WaveFile) as WaveFileCtor;
 
 /** Size of the canonical RIFF/WAVE header for PCM, bytes. */
 export const WAV_HEADER_BYTES = 44;
@@ -42,12 +45,14 @@ export function encodeWavPcm16(samples: Float32Array | Float64Array, sampleRate:
   ascii(36, 'data');
   view.setUint32(40, dataBytes, true);
   const pcm = new Int16Array(bytes.buffer, WAV_HEADER_BYTES, n);
+  const k = 32767 * gain;
   for (let i = 0; i < n; i++) {
-    const x = samples[i] * gain;
-    if (Number.isNaN(x)) throw new Error(`sample ${i} is NaN`);
-    // Symmetric scaling by 32767 with round-half-away-from-zero: -1 and 1 map to ±32767.
-    const s = x >= 1 ? 32767 : x <= -1 ? -32767 : Math.round(x * 32767);
-    pcm[i] = s;
+    const s = samples[i] * k;
+    // Round half away from zero, clip to ±32767 (symmetric, so -1 and 1 map to ±32767). NaN fails
+    // both comparisons and is caught below, outside the hot path.
+    const r = s >= 0 ? Math.floor(s + 0.5) : -Math.floor(0.5 - s);
+    pcm[i] = r > 32767 ? 32767 : r < -32767 ? -32767 : r;
+    if (s !== s) throw new Error(`sample ${i} is NaN`);
   }
   return bytes;
 }

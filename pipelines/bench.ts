@@ -1,0 +1,99 @@
+/**
+ * `npm run bench`: speed figures, printed and written to `bench/results/bench.json`.
+ * Benchmarks, not timed tests: medians of repeated runs on whatever machine runs them.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { runCommand, UserError } from '../src/cli/run.ts';
+import { benchDataset } from '../bench/dataset.ts';
+import { benchDistances } from '../bench/distances.ts';
+import { benchResample } from '../bench/resample.ts';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+type Log = (line: string) => void;
+
+/** A benchmark section: a name, what it measures, and how (quick: smaller sizes for a smoke run). */
+interface Section {
+  readonly describe: string;
+  readonly run: (quick: boolean, log: Log) => Promise<unknown>;
+}
+
+const SECTIONS: Record<string, Section> = {
+  dataset: {
+    describe: 'gen-dataset: render alone and the whole command, 1 worker and all cores (5,000 patches)',
+    run: (quick, log) => benchDataset(quick ? 300 : 5000, 5, log),
+  },
+  resample: {
+    describe: '48 → 16 kHz decimator, ms per 4 s note',
+    run: async (quick, log) => {
+      const r = benchResample(quick ? 11 : 41);
+      log(`decimate3: ${r.msPerCall.toFixed(2)} ms per call (${r.taps} taps)`);
+      return r;
+    },
+  },
+  distances: {
+    describe: 'FFT / STFT / log-mel distances of one note against 3 candidates',
+    run: async (quick, log) => {
+      const r = benchDistances(quick ? 5 : 15, 3);
+      log(`distances: ${JSON.stringify(r)}`);
+      return r;
+    },
+  },
+};
+
+export async function benchMain(argv: readonly string[]): Promise<number> {
+  let helpShown = false;
+  const args = await yargs([...argv])
+    .scriptName('npm run bench --')
+    .usage(`$0 [options]\n\nMeasure speed; prints figures and writes them to bench/results/bench.json.\nSections: ${Object.entries(SECTIONS).map(([k, s]) => `\n  ${k}: ${s.describe}`).join('')}`)
+    .options({
+      only: { type: 'string', describe: 'comma-separated sections to run [default: all]' },
+      quick: { type: 'boolean', default: false, describe: 'smaller sizes (a smoke run; figures not for quoting)' },
+      out: { type: 'string', default: path.join('bench', 'results', 'bench.json'), describe: 'where to write the JSON figures' },
+    })
+    .strict()
+    .version(false)
+    .help()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw new UserError(msg ?? err?.message ?? 'bad arguments');
+    })
+    .parseAsync([...argv], {}, (err, _a, output) => {
+      if (err) throw err;
+      if (output) {
+        helpShown = true;
+        process.stdout.write(`${output}\n`);
+      }
+    });
+  if (helpShown) return 0;
+  const names = args.only ? args.only.split(',').map((s) => s.trim()) : Object.keys(SECTIONS);
+  for (const n of names) if (!SECTIONS[n]) throw new UserError(`unknown section '${n}' (choose from ${Object.keys(SECTIONS).join(', ')})`);
+  const results: Record<string, unknown> = {};
+  for (const n of names) {
+    const log: Log = (line) => process.stdout.write(`[${n}] ${line}\n`);
+    log(SECTIONS[n].describe);
+    const t0 = performance.now();
+    results[n] = await SECTIONS[n].run(args.quick, log);
+    log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  const out = path.resolve(REPO, args.out);
+  mkdirSync(path.dirname(out), { recursive: true });
+  const record = {
+    date: new Date().toISOString(),
+    quick: args.quick,
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '?', memGb: Math.round(os.totalmem() / 2 ** 30), node: process.versions.node },
+    results,
+  };
+  writeFileSync(out, `${JSON.stringify(record, null, 2)}\n`);
+  process.stdout.write(`bench: ${names.length} section(s) → ${path.relative(process.cwd(), out)}\n`);
+  return 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  await runCommand('bench', () => benchMain(hideBin(process.argv)));
+}
