@@ -81,6 +81,15 @@ class KernelRunner {
     return this.run(tf.Slice, { x }, { begin, size });
   }
 
+  concat(xs: Info[], axis: number): Info {
+    // Concat takes its inputs as an array, not a named map.
+    return this.run(tf.Concat, xs as unknown as Record<string, Info>, { axis });
+  }
+
+  matMul(a: Info, b: Info): Info {
+    return this.run(tf.BatchMatMul, { a, b }, { transposeA: false, transposeB: false });
+  }
+
   /** Forward NHWC convolution, valid padding. */
   conv2d(x: Info, filter: Info, strides: [number, number], dilations: [number, number]): Info {
     return this.run(tf.Conv2D, { x, filter }, { strides, dilations, pad: 'valid', dataFormat: 'NHWC' });
@@ -120,11 +129,44 @@ function conv2dBackpropFilter(r: KernelRunner, x: Info, dy: Info, attrs: tf.Conv
   );
   const { top, bottom, left, right } = info.padInfo;
   const xPad = r.pad(x, [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]]);
+  const [n, , ow] = dy.shape as Shape4;
+  if (kh === 1 && x.shape[1] === 1 && n * ow * kw * c <= IM2COL_MAX_ELEMENTS) {
+    return conv1dBackpropFilterIm2col(r, xPad, dy, kw, info.strideWidth);
+  }
   const xT = r.transpose(xPad, [3, 1, 2, 0]); // [C, Hp, Wp, N]
   const dyT = r.transpose(dy, [1, 2, 0, 3]); // [OH, OW, N, F]
   const g = r.conv2d(xT, dyT, [1, 1], [info.strideHeight, info.strideWidth]); // [C, ≥KH, ≥KW, F]
   const gK = r.slice(g, [0, 0, 0, 0], [c, kh, kw, f]);
   return r.transpose(gK, [1, 2, 0, 3]);
+}
+
+/**
+ * Largest patch matrix (elements) for which {@link conv1dBackpropFilterIm2col} is used. The
+ * convolution form above is slow when C·KH·KW is small (e.g. the paper's first layer, C = 1, K = 5:
+ * a GEMM with 6 rows and a 10⁶-long reduction); an explicit patch matrix is then small.
+ */
+const IM2COL_MAX_ELEMENTS = 1 << 23;
+
+/**
+ * dW of a 1-D convolution by an explicit patch matrix: xPad [N, 1, Wp, C] (already padded),
+ * dy [N, 1, OW, F], stride s; result [1, K, C, F]. Viewing xPad as phases [N, Q, s·C]
+ * (Q = OW + M − 1, M = ⌈K/s⌉), tap t = m·s + r of output y reads phase row y + m. With the phases
+ * transposed to [s·C, N, Q], tap group m is one slice along the last axis, so the transposed
+ * patch matrix [M·s·C, N·OW] is M slices stacked, and dW one plain product with dY [N·OW, F].
+ * (wasm's Slice and Concat copy row by row in JavaScript: keeping rows long keeps them fast.)
+ */
+function conv1dBackpropFilterIm2col(r: KernelRunner, xPad: Info, dy: Info, k: number, s: number): Info {
+  const [n, , wp, c] = xPad.shape as Shape4;
+  const [, , ow, f] = dy.shape as Shape4;
+  const m = Math.ceil(k / s);
+  const q = ow + m - 1;
+  const fitted = q * s >= wp ? r.pad(xPad, [[0, 0], [0, 0], [0, q * s - wp], [0, 0]]) : r.slice(xPad, [0, 0, 0, 0], [n, 1, q * s, c]);
+  const phasesT = r.transpose(r.reshape(fitted, [n, q, s * c]), [2, 0, 1]); // [s·C, N, Q]
+  const groups: Info[] = [];
+  for (let i = 0; i < m; i++) groups.push(r.reshape(r.slice(phasesT, [0, 0, i], [s * c, n, ow]), [s * c, n * ow]));
+  const patchesT = m === 1 ? (groups[0] as Info) : r.concat(groups, 0); // [M·s·C, N·OW]
+  const g = r.matMul(patchesT, r.reshape(dy, [n * ow, f])); // [M·s·C, F]
+  return r.reshape(r.slice(g, [0, 0], [k * c, f]), [1, k, c, f]);
 }
 
 /**
