@@ -1,0 +1,294 @@
+/**
+ * Training kernels that tfjs-backend-wasm 4.22.0 lacks or runs slowly, registered at start-up.
+ *
+ * - `Conv2DBackpropFilter`: missing on wasm. Composed from wasm's forward `Conv2D` (XNNPACK):
+ *   dW[i,j,c,f] = Σ_{n,y,x} X[n, y·sh+i, x·sw+j, c] · dY[n,y,x,f] is a stride-1 convolution of X
+ *   transposed to [C, H, W, N] with dY transposed to [OH, OW, N, F] as the filter, dilated by the
+ *   stride.
+ * - `Conv2DBackpropInput`: wasm's own is a scalar loop. For 1-D convolutions (height 1) it is
+ *   recast as one stride-1 forward convolution over dY with the filter taps grouped by stride
+ *   phase (see {@link conv1dBackpropInput}); other shapes fall through to wasm's kernel.
+ * - `BatchMatMul` with `transposeA`/`transposeB` (Dense backprop): wasm's transposed product is
+ *   5–14× slower than its plain one; we transpose first, then multiply plainly.
+ *
+ * Kernels are written against kernel functions, not ops, as tfjs's own composite kernels are:
+ * nothing here touches the engine's tape or tensor count, and every intermediate is disposed.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
+
+/** The tfjs version these kernels and the thread workarounds were written and tested for. */
+export const SUPPORTED_TFJS_VERSION = '4.22.0';
+
+/**
+ * Throws a clear error if the installed tfjs-core or tfjs-backend-wasm is not the version the
+ * kernels and workarounds in `src/model/` were written for: they rely on kernel attribute layouts
+ * and on internals of the wasm bundle that tfjs does not promise to keep.
+ */
+export function assertTfjsVersion(): void {
+  const found = { '@tensorflow/tfjs-core': tf.version_core, '@tensorflow/tfjs-backend-wasm': tfwasm.version_wasm };
+  for (const [pkg, version] of Object.entries(found)) {
+    if (version !== SUPPORTED_TFJS_VERSION) {
+      throw new Error(
+        `fmmatch: ${pkg} is ${version}, but src/model/wasm-kernels.ts and wasm-threads.ts were written for ` +
+          `${SUPPORTED_TFJS_VERSION}. Pin ${SUPPORTED_TFJS_VERSION} in package.json, or re-check the kernels ` +
+          `(npm test) and the thread shim against the new version and update SUPPORTED_TFJS_VERSION.`,
+      );
+    }
+  }
+}
+
+type Info = tf.TensorInfo;
+type Shape4 = [number, number, number, number];
+
+/**
+ * Runs wasm kernels by name from inside a kernel function, tracking intermediates so they can be
+ * released together. Kernels are looked up in `originals` first, so that a kernel we replaced can
+ * still call the implementation it replaced.
+ */
+class KernelRunner {
+  private readonly temps: Info[] = [];
+
+  constructor(
+    private readonly backend: tf.KernelBackend,
+    private readonly originals: ReadonlyMap<string, tf.KernelConfig>,
+  ) {}
+
+  run(kernelName: string, inputs: Record<string, Info>, attrs: tf.NamedAttrMap = {}): Info {
+    const config = this.originals.get(kernelName) ?? tf.getKernel(kernelName, 'wasm');
+    if (config === undefined) throw new Error(`wasm kernel ${kernelName} is not registered`);
+    const out = config.kernelFunc({ inputs, backend: this.backend, attrs });
+    if (Array.isArray(out)) throw new Error(`wasm kernel ${kernelName}: expected one output`);
+    this.temps.push(out);
+    return out;
+  }
+
+  reshape(x: Info, shape: number[]): Info {
+    return this.run(tf.Reshape, { x }, { shape });
+  }
+
+  transpose(x: Info, perm: number[]): Info {
+    return this.run(tf.Transpose, { x }, { perm });
+  }
+
+  pad(x: Info, paddings: Array<[number, number]>): Info {
+    if (paddings.every(([a, b]) => a === 0 && b === 0)) return x;
+    return this.run(tf.PadV2, { x }, { paddings, constantValue: 0 });
+  }
+
+  slice(x: Info, begin: number[], size: number[]): Info {
+    if (begin.every((b) => b === 0) && size.every((s, i) => s === x.shape[i])) return x;
+    return this.run(tf.Slice, { x }, { begin, size });
+  }
+
+  concat(xs: Info[], axis: number): Info {
+    // Concat takes its inputs as an array, not a named map.
+    return this.run(tf.Concat, xs as unknown as Record<string, Info>, { axis });
+  }
+
+  matMul(a: Info, b: Info): Info {
+    return this.run(tf.BatchMatMul, { a, b }, { transposeA: false, transposeB: false });
+  }
+
+  /** Forward NHWC convolution, valid padding. */
+  conv2d(x: Info, filter: Info, strides: [number, number], dilations: [number, number]): Info {
+    return this.run(tf.Conv2D, { x, filter }, { strides, dilations, pad: 'valid', dataFormat: 'NHWC' });
+  }
+
+  /** Disposes every intermediate except `keep`, which is returned. */
+  finish(keep: Info): Info {
+    for (const t of this.temps) if (t !== keep) this.backend.disposeData(t.dataId);
+    this.temps.length = 0;
+    return keep;
+  }
+
+  /** Disposes every intermediate (error path). */
+  abandon(): void {
+    for (const t of this.temps) this.backend.disposeData(t.dataId);
+    this.temps.length = 0;
+  }
+}
+
+function pair(v: number | [number, number]): [number, number] {
+  return typeof v === 'number' ? [v, v] : v;
+}
+
+function assertNhwc(kernel: string, dataFormat: string): void {
+  if (dataFormat !== 'NHWC') throw new Error(`fmmatch wasm ${kernel}: only NHWC is supported, got ${dataFormat}`);
+}
+
+/**
+ * dW for a 2-D NHWC convolution with dilation 1, shapes x [N, H, W, C], dy [N, OH, OW, F],
+ * result [KH, KW, C, F]. See the module comment for the identity used.
+ */
+function conv2dBackpropFilter(r: KernelRunner, x: Info, dy: Info, attrs: tf.Conv2DBackpropFilterAttrs): Info {
+  assertNhwc('Conv2DBackpropFilter', attrs.dataFormat);
+  const [kh, kw, c, f] = attrs.filterShape;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as Shape4, attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast',
+  );
+  const { top, bottom, left, right } = info.padInfo;
+  const xPad = r.pad(x, [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]]);
+  const [n, , ow] = dy.shape as Shape4;
+  if (kh === 1 && x.shape[1] === 1 && n * ow * kw * c <= IM2COL_MAX_ELEMENTS) {
+    return conv1dBackpropFilterIm2col(r, xPad, dy, kw, info.strideWidth);
+  }
+  const xT = r.transpose(xPad, [3, 1, 2, 0]); // [C, Hp, Wp, N]
+  const dyT = r.transpose(dy, [1, 2, 0, 3]); // [OH, OW, N, F]
+  const g = r.conv2d(xT, dyT, [1, 1], [info.strideHeight, info.strideWidth]); // [C, ≥KH, ≥KW, F]
+  const gK = r.slice(g, [0, 0, 0, 0], [c, kh, kw, f]);
+  return r.transpose(gK, [1, 2, 0, 3]);
+}
+
+/**
+ * Largest patch matrix (elements) for which {@link conv1dBackpropFilterIm2col} is used. The
+ * convolution form above is slow when C·KH·KW is small (e.g. the paper's first layer, C = 1, K = 5:
+ * a GEMM with 6 rows and a 10⁶-long reduction); an explicit patch matrix is then small.
+ */
+const IM2COL_MAX_ELEMENTS = 1 << 23;
+
+/**
+ * dW of a 1-D convolution by an explicit patch matrix: xPad [N, 1, Wp, C] (already padded),
+ * dy [N, 1, OW, F], stride s; result [1, K, C, F]. Viewing xPad as phases [N, Q, s·C]
+ * (Q = OW + M − 1, M = ⌈K/s⌉), tap t = m·s + r of output y reads phase row y + m. With the phases
+ * transposed to [s·C, N, Q], tap group m is one slice along the last axis, so the transposed
+ * patch matrix [M·s·C, N·OW] is M slices stacked, and dW one plain product with dY [N·OW, F].
+ * (wasm's Slice and Concat copy row by row in JavaScript: keeping rows long keeps them fast.)
+ */
+function conv1dBackpropFilterIm2col(r: KernelRunner, xPad: Info, dy: Info, k: number, s: number): Info {
+  const [n, , wp, c] = xPad.shape as Shape4;
+  const [, , ow, f] = dy.shape as Shape4;
+  const m = Math.ceil(k / s);
+  const q = ow + m - 1;
+  const fitted = q * s >= wp ? r.pad(xPad, [[0, 0], [0, 0], [0, q * s - wp], [0, 0]]) : r.slice(xPad, [0, 0, 0, 0], [n, 1, q * s, c]);
+  const phasesT = r.transpose(r.reshape(fitted, [n, q, s * c]), [2, 0, 1]); // [s·C, N, Q]
+  const groups: Info[] = [];
+  for (let i = 0; i < m; i++) groups.push(r.reshape(r.slice(phasesT, [0, 0, i], [s * c, n, ow]), [s * c, n * ow]));
+  const patchesT = m === 1 ? (groups[0] as Info) : r.concat(groups, 0); // [M·s·C, N·OW]
+  const g = r.matMul(patchesT, r.reshape(dy, [n * ow, f])); // [M·s·C, F]
+  return r.reshape(r.slice(g, [0, 0], [k * c, f]), [1, k, c, f]);
+}
+
+/**
+ * dX for a 1-D convolution (NHWC with H = 1, KH = 1), dy [N, 1, OW, F], filter [1, K, C, F],
+ * result [N, 1, W, C].
+ *
+ * With padded input position p = q·s + r (0 ≤ r < s), the taps that reach p are t = m·s + r, from
+ * output q − m: dXpad[q·s + r, c] = Σ_m Σ_f dY[q − m, f] · W[m·s + r, c, f]. For all r at once this is
+ * one stride-1 correlation of dY (padded by M − 1 = ⌈K/s⌉ − 1 each side) with the filter
+ * G[m', f, r·C + c] = W[(M − 1 − m')·s + r, c, f], whose output [N, 1, OW + M − 1, s·C] reshapes to
+ * the padded input gradient [N, 1, (OW + M − 1)·s, C].
+ */
+function conv1dBackpropInput(r: KernelRunner, dy: Info, filter: Info, attrs: tf.Conv2DBackpropInputAttrs): Info {
+  const [n, , w, c] = attrs.inputShape;
+  const [, k, , f] = filter.shape as Shape4;
+  const info = tf.backend_util.computeConv2DInfo(
+    attrs.inputShape, filter.shape as Shape4, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast',
+  );
+  const s = info.strideWidth;
+  const ow = dy.shape[2] as number;
+  const m = Math.ceil(k / s);
+  const filterPadded = r.pad(filter, [[0, 0], [0, m * s - k], [0, 0], [0, 0]]); // [1, M·s, C, F]
+  const taps = r.reshape(filterPadded, [m, s, c, f]);
+  const flipped = r.run(tf.Reverse, { x: taps }, { dims: [0] });
+  const grouped = r.transpose(flipped, [0, 3, 1, 2]); // [M, F, s, C]
+  const g = r.reshape(grouped, [1, m, f, s * c]);
+  const dyPad = r.pad(dy, [[0, 0], [0, 0], [m - 1, m - 1], [0, 0]]);
+  const out = r.conv2d(dyPad, g, [1, 1], [1, 1]); // [N, 1, OW + M − 1, s·C]
+  const covered = (ow + m - 1) * s;
+  const dxPad = r.reshape(out, [n, 1, covered, c]);
+  const left = info.padInfo.left;
+  // Inputs beyond the last window get no gradient: extend with zeros if the windows stop short.
+  const extended = r.pad(dxPad, [[0, 0], [0, 0], [0, Math.max(0, left + w - covered)], [0, 0]]);
+  return r.slice(extended, [0, 0, left, 0], [n, 1, w, c]);
+}
+
+/** BatchMatMul with a transposed operand: transpose (wasm Transpose), then the plain product. */
+function batchMatMulTransposed(r: KernelRunner, a: Info, b: Info, attrs: tf.BatchMatMulAttrs): Info {
+  const swapLast = (t: Info): Info => {
+    const rank = t.shape.length;
+    const perm = [...Array(rank).keys()];
+    [perm[rank - 2], perm[rank - 1]] = [rank - 1, rank - 2];
+    return r.transpose(t, perm);
+  };
+  const a2 = attrs.transposeA ? swapLast(a) : a;
+  const b2 = attrs.transposeB ? swapLast(b) : b;
+  return r.run(tf.BatchMatMul, { a: a2, b: b2 }, { transposeA: false, transposeB: false });
+}
+
+let installed = false;
+
+/**
+ * Registers the kernels above for the `wasm` backend. Idempotent; call before `tf.setBackend('wasm')`
+ * so that the replaced kernels' set-up functions still run when the backend initialises.
+ *
+ * @throws if the installed tfjs is not {@link SUPPORTED_TFJS_VERSION}.
+ */
+export function installWasmTrainingKernels(): void {
+  if (installed) return;
+  assertTfjsVersion();
+  const originals = new Map<string, tf.KernelConfig>();
+  for (const name of [tf.Conv2DBackpropInput, tf.BatchMatMul]) {
+    const config = tf.getKernel(name, 'wasm');
+    if (config === undefined) throw new Error(`fmmatch: wasm kernel ${name} not found; is tfjs-backend-wasm loaded?`);
+    originals.set(name, config);
+  }
+  if (tf.getKernel(tf.Conv2DBackpropFilter, 'wasm') !== undefined) {
+    throw new Error('fmmatch: tfjs-backend-wasm now has Conv2DBackpropFilter; re-check src/model/wasm-kernels.ts');
+  }
+
+  const wrap =
+    (body: (r: KernelRunner, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => Info | null, fallback?: tf.KernelConfig) =>
+    (params: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap }): Info | Info[] => {
+      const r = new KernelRunner(params.backend as tf.KernelBackend, originals);
+      try {
+        const out = body(r, params.inputs, params.attrs ?? {});
+        if (out === null) {
+          r.abandon();
+          if (fallback === undefined) throw new Error('no fallback kernel');
+          return fallback.kernelFunc(params);
+        }
+        return r.finish(out);
+      } catch (e) {
+        r.abandon();
+        throw e;
+      }
+    };
+  const input = (inputs: tf.NamedTensorInfoMap, name: string): Info => {
+    const t = inputs[name];
+    if (t === undefined) throw new Error(`missing kernel input ${name}`);
+    return t;
+  };
+
+  tf.registerKernel({
+    kernelName: tf.Conv2DBackpropFilter,
+    backendName: 'wasm',
+    kernelFunc: wrap((r, inputs, attrs) =>
+      conv2dBackpropFilter(r, input(inputs, 'x'), input(inputs, 'dy'), attrs as unknown as tf.Conv2DBackpropFilterAttrs),
+    ),
+  });
+
+  const backpropInput = originals.get(tf.Conv2DBackpropInput) as tf.KernelConfig;
+  tf.unregisterKernel(tf.Conv2DBackpropInput, 'wasm');
+  tf.registerKernel({
+    ...backpropInput,
+    kernelFunc: wrap((r, inputs, attrs) => {
+      const a = attrs as unknown as tf.Conv2DBackpropInputAttrs;
+      const filter = input(inputs, 'filter');
+      const is1d = a.inputShape[1] === 1 && filter.shape[0] === 1 && a.dataFormat === 'NHWC';
+      return is1d ? conv1dBackpropInput(r, input(inputs, 'dy'), filter, a) : null;
+    }, backpropInput),
+  });
+
+  const matMul = originals.get(tf.BatchMatMul) as tf.KernelConfig;
+  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
+  tf.registerKernel({
+    ...matMul,
+    kernelFunc: wrap((r, inputs, attrs) => {
+      const a = attrs as unknown as tf.BatchMatMulAttrs;
+      if (!a.transposeA && !a.transposeB) return null;
+      return batchMatMulTransposed(r, input(inputs, 'a'), input(inputs, 'b'), a);
+    }, matMul),
+  });
+  installed = true;
+}

@@ -1,0 +1,311 @@
+/**
+ * The wasm training kernels, the dilated/causal convolution gradients and whole-model gradients,
+ * each checked against the JS cpu backend and against finite differences of an independent
+ * float64 reference (for the kernels) or of the model's own loss (for whole models).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import seedrandom from 'seedrandom';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, type BackendInfo } from '../src/model/backend.ts';
+import { causalConv1d } from '../src/model/conv-grads.ts';
+import { buildPaperCnn } from '../src/model/cnn.ts';
+import { buildTcn } from '../src/model/tcn.ts';
+import { expectClose } from './helpers.ts';
+
+const rng = seedrandom('fmmatch-model-backend');
+const randInt = (lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));
+const randArray = (n: number): Float64Array => Float64Array.from({ length: n }, () => rng() * 2 - 1);
+
+let wasmInfo: BackendInfo;
+
+before(async () => {
+  await initBackend({ backend: 'cpu' });
+  wasmInfo = await initBackend({ backend: 'wasm', threads: 2 });
+});
+
+after(async () => {
+  await tf.setBackend('wasm');
+});
+
+/** Runs `fn` on `backend`, returning plain arrays, and asserts no tensor leaked. */
+async function on<T>(backend: 'wasm' | 'cpu', fn: () => T): Promise<T> {
+  await tf.setBackend(backend);
+  const before = tf.memory().numTensors;
+  const out = fn();
+  assert.equal(tf.memory().numTensors, before, `tensor leak on ${backend}`);
+  return out;
+}
+
+/** max |a − b| / max |b| */
+function relMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    err = Math.max(err, Math.abs((a[i] as number) - (b[i] as number)));
+    scale = Math.max(scale, Math.abs(b[i] as number));
+  }
+  return err / Math.max(scale, 1e-30);
+}
+
+// ---------- float64 references ----------
+
+interface Conv2dCase {
+  readonly n: number;
+  readonly h: number;
+  readonly w: number;
+  readonly c: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly f: number;
+  readonly strides: [number, number];
+  readonly dilations: [number, number];
+  readonly pad: 'valid' | 'same';
+}
+
+/** Σ R ⊙ conv2d(x, w) in float64, NHWC, with tfjs's padding arithmetic. */
+function convLoss64(cs: Conv2dCase, x: Float64Array, w: Float64Array, r: Float64Array): number {
+  const info = tf.backend_util.computeConv2DInfo([cs.n, cs.h, cs.w, cs.c], [cs.kh, cs.kw, cs.c, cs.f], cs.strides, cs.dilations, cs.pad);
+  const { outHeight: oh, outWidth: ow } = info;
+  let loss = 0;
+  for (let b = 0; b < cs.n; b++)
+    for (let y = 0; y < oh; y++)
+      for (let xx = 0; xx < ow; xx++)
+        for (let o = 0; o < cs.f; o++) {
+          let acc = 0;
+          for (let i = 0; i < cs.kh; i++) {
+            const iy = y * cs.strides[0] + i * cs.dilations[0] - info.padInfo.top;
+            if (iy < 0 || iy >= cs.h) continue;
+            for (let j = 0; j < cs.kw; j++) {
+              const ix = xx * cs.strides[1] + j * cs.dilations[1] - info.padInfo.left;
+              if (ix < 0 || ix >= cs.w) continue;
+              for (let ci = 0; ci < cs.c; ci++) {
+                acc += (x[((b * cs.h + iy) * cs.w + ix) * cs.c + ci] as number) * (w[((i * cs.kw + j) * cs.c + ci) * cs.f + o] as number);
+              }
+            }
+          }
+          loss += acc * (r[((b * oh + y) * ow + xx) * cs.f + o] as number);
+        }
+  return loss;
+}
+
+/** Central finite difference of a float64 function at `k` random coordinates of `v`. */
+function finiteDiffs(v: Float64Array, loss: () => number, k: number): Array<[index: number, derivative: number]> {
+  const eps = 1e-3;
+  const out: Array<[number, number]> = [];
+  for (let t = 0; t < k; t++) {
+    const i = randInt(0, v.length - 1);
+    const v0 = v[i] as number;
+    v[i] = v0 + eps;
+    const lp = loss();
+    v[i] = v0 - eps;
+    const lm = loss();
+    v[i] = v0;
+    out.push([i, (lp - lm) / (2 * eps)]);
+  }
+  return out;
+}
+
+function convGrads(cs: Conv2dCase, x: Float64Array, w: Float64Array, r: Float64Array): { y: Float32Array; dx: Float32Array; dw: Float32Array } {
+  return tf.tidy(() => {
+    const xt = tf.tensor4d(Float32Array.from(x), [cs.n, cs.h, cs.w, cs.c]);
+    const wt = tf.tensor4d(Float32Array.from(w), [cs.kh, cs.kw, cs.c, cs.f]);
+    const conv = (a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D => tf.conv2d(a, b, cs.strides, cs.pad, 'NHWC', cs.dilations);
+    const y = conv(xt, wt);
+    const rt = tf.tensor(Float32Array.from(r), y.shape);
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a as tf.Tensor4D, b as tf.Tensor4D), rt)));
+    const [dx, dw] = g([xt, wt]) as [tf.Tensor, tf.Tensor];
+    return { y: y.dataSync() as Float32Array, dx: dx.dataSync() as Float32Array, dw: dw.dataSync() as Float32Array };
+  });
+}
+
+function randomConvCase(oneD: boolean, dilated: boolean): Conv2dCase {
+  const kw = randInt(1, 9);
+  const dil = dilated ? randInt(2, 5) : 1;
+  const stride = dilated ? 1 : randInt(1, 5);
+  const kh = oneD ? 1 : randInt(1, 3);
+  const pad = rng() < 0.3 ? 'same' : 'valid';
+  const w = (kw - 1) * dil + 1 + randInt(0, 30) + (rng() < 0.5 ? 1 : 0);
+  const h = oneD ? 1 : kh + randInt(0, 4);
+  return {
+    n: rng() < 0.3 ? 1 : randInt(2, 3),
+    h,
+    w,
+    c: randInt(1, 5),
+    kh,
+    kw,
+    f: randInt(1, 6),
+    strides: [oneD ? 1 : dilated ? 1 : randInt(1, 2), stride],
+    dilations: [oneD ? 1 : dilated ? randInt(1, 2) : 1, dil],
+    pad,
+  };
+}
+
+const fixedCases: Conv2dCase[] = [
+  // the paper's first layer, scaled down: C = 1, K = 5, stride 2, odd length
+  { n: 2, h: 1, w: 401, c: 1, kh: 1, kw: 5, f: 4, strides: [1, 2], dilations: [1, 1], pad: 'valid' },
+  // stride > kernel (one tap group), batch 1
+  { n: 1, h: 1, w: 37, c: 3, kh: 1, kw: 2, f: 2, strides: [1, 3], dilations: [1, 1], pad: 'valid' },
+  // the second layer's ratio K = 8·s
+  { n: 2, h: 1, w: 333, c: 4, kh: 1, kw: 32, f: 3, strides: [1, 4], dilations: [1, 1], pad: 'valid' },
+  // stride 16, 'same' padding
+  { n: 1, h: 1, w: 129, c: 2, kh: 1, kw: 17, f: 2, strides: [1, 16], dilations: [1, 1], pad: 'same' },
+];
+
+describe(`wasm training kernels and conv gradients`, () => {
+  const cases: Array<[string, Conv2dCase]> = [
+    ...fixedCases.map((c, i): [string, Conv2dCase] => [`fixed ${i}`, c]),
+    ...Array.from({ length: 6 }, (_, i): [string, Conv2dCase] => [`random 1-D ${i}`, randomConvCase(true, false)]),
+    ...Array.from({ length: 4 }, (_, i): [string, Conv2dCase] => [`random 2-D ${i}`, randomConvCase(false, false)]),
+    ...Array.from({ length: 5 }, (_, i): [string, Conv2dCase] => [`random 1-D dilated ${i}`, randomConvCase(true, true)]),
+    ...Array.from({ length: 2 }, (_, i): [string, Conv2dCase] => [`random 2-D dilated ${i}`, randomConvCase(false, true)]),
+  ];
+  for (const [name, cs] of cases) {
+    test(`conv ${name}: ${JSON.stringify(cs)}`, async () => {
+      const x = randArray(cs.n * cs.h * cs.w * cs.c);
+      const w = randArray(cs.kh * cs.kw * cs.c * cs.f);
+      const info = tf.backend_util.computeConv2DInfo([cs.n, cs.h, cs.w, cs.c], [cs.kh, cs.kw, cs.c, cs.f], cs.strides, cs.dilations, cs.pad);
+      const r = randArray(cs.n * info.outHeight * info.outWidth * cs.f);
+      const wasm = await on('wasm', () => convGrads(cs, x, w, r));
+      const cpu = await on('cpu', () => convGrads(cs, x, w, r));
+      expectClose(relMaxError(wasm.y, cpu.y), 0, { atol: 1e-5 }, 'forward, wasm vs cpu');
+      expectClose(relMaxError(wasm.dx, cpu.dx), 0, { atol: 1e-5 }, 'dx, wasm vs cpu');
+      expectClose(relMaxError(wasm.dw, cpu.dw), 0, { atol: 1e-5 }, 'dw, wasm vs cpu');
+      // Independent truth: finite differences of a float64 forward convolution.
+      const loss = (): number => convLoss64(cs, x, w, r);
+      const scaleX = Math.max(...Array.from(wasm.dx, Math.abs), 1e-6);
+      const scaleW = Math.max(...Array.from(wasm.dw, Math.abs), 1e-6);
+      for (const [i, d] of finiteDiffs(x, loss, 6)) expectClose(wasm.dx[i] as number, d, { atol: 1e-4 * scaleX }, `dx[${i}] vs finite difference`);
+      for (const [i, d] of finiteDiffs(w, loss, 6)) expectClose(wasm.dw[i] as number, d, { atol: 1e-4 * scaleW }, `dw[${i}] vs finite difference`);
+    });
+  }
+
+  for (let t = 0; t < 6; t++) {
+    const batch = t < 2 ? [] : t < 4 ? [randInt(1, 3)] : [1, randInt(2, 3)];
+    const [m, k, n] = [randInt(1, 40), randInt(1, 40), randInt(1, 40)];
+    const ta = t % 2 === 0;
+    const tb = t % 3 !== 0;
+    test(`BatchMatMul batch ${JSON.stringify(batch)} ${m}x${k}x${n} transposeA=${ta} transposeB=${tb}`, async () => {
+      const aShape = [...batch, ...(ta ? [k, m] : [m, k])];
+      const bShape = [...batch, ...(tb ? [n, k] : [k, n])];
+      const a = randArray(aShape.reduce((p, q) => p * q, 1));
+      const b = randArray(bShape.reduce((p, q) => p * q, 1));
+      const run = (): Float32Array =>
+        tf.tidy(() => tf.matMul(tf.tensor(Float32Array.from(a), aShape), tf.tensor(Float32Array.from(b), bShape), ta, tb).dataSync() as Float32Array);
+      const wasm = await on('wasm', run);
+      const cpu = await on('cpu', run);
+      expectClose(relMaxError(wasm, cpu), 0, { atol: 1e-5 }, 'matMul, wasm vs cpu');
+      // float64 reference for the first batch entry
+      const at = (i: number, p: number): number => (a[ta ? p * m + i : i * k + p] as number);
+      const bt = (p: number, j: number): number => (b[tb ? j * k + p : p * n + j] as number);
+      const i = randInt(0, m - 1);
+      const j = randInt(0, n - 1);
+      let ref = 0;
+      for (let p = 0; p < k; p++) ref += at(i, p) * bt(p, j);
+      expectClose(wasm[i * n + j] as number, ref, { atol: 1e-5 * k }, 'matMul vs float64');
+    });
+  }
+
+  test('causal conv: output t ignores inputs after t; gradients match cpu', async () => {
+    const [n, len, c, k, f, d] = [2, 41, 3, 3, 4, 4];
+    const x = randArray(n * len * c);
+    const w = randArray(k * c * f);
+    const run = (xs: Float64Array): { y: Float32Array; dx: Float32Array; dw: Float32Array } =>
+      tf.tidy(() => {
+        const xt = tf.tensor3d(Float32Array.from(xs), [n, len, c]);
+        const wt = tf.tensor3d(Float32Array.from(w), [k, c, f]);
+        const y = causalConv1d(xt, wt, d);
+        const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(causalConv1d(a as tf.Tensor3D, b as tf.Tensor3D, d))))([xt, wt]) as [tf.Tensor, tf.Tensor];
+        return { y: y.dataSync() as Float32Array, dx: dx.dataSync() as Float32Array, dw: dw.dataSync() as Float32Array };
+      });
+    const base = await on('wasm', () => run(x));
+    assert.deepEqual([...base.y].length, n * len * f);
+    const cut = 20;
+    const perturbed = Float64Array.from(x);
+    for (let b = 0; b < n; b++) for (let tt = cut + 1; tt < len; tt++) for (let ci = 0; ci < c; ci++) perturbed[(b * len + tt) * c + ci] = 5;
+    const after = await on('wasm', () => run(perturbed));
+    for (let b = 0; b < n; b++)
+      for (let tt = 0; tt <= cut; tt++)
+        for (let o = 0; o < f; o++) {
+          const idx = (b * len + tt) * f + o;
+          assert.equal(after.y[idx], base.y[idx], `output ${idx} changed when only later inputs did`);
+        }
+    const cpu = await on('cpu', () => run(x));
+    expectClose(relMaxError(base.dx, cpu.dx), 0, { atol: 1e-5 }, 'causal dx, wasm vs cpu');
+    expectClose(relMaxError(base.dw, cpu.dw), 0, { atol: 1e-5 }, 'causal dw, wasm vs cpu');
+  });
+
+  test('backend info reports wasm and its threads', () => {
+    assert.equal(wasmInfo.name, 'wasm');
+    assert.ok(wasmInfo.threads >= 1);
+  });
+});
+
+// ---------- whole models ----------
+
+/** Gradients of an MSE loss w.r.t. every trainable weight, and the loss, for fixed weights. */
+function modelGrads(model: tf.LayersModel, xs: Float32Array, xShape: number[], ys: Float32Array, yShape: number[], weights: Float32Array[]): { loss: number; grads: Float32Array[] } {
+  return tf.tidy(() => {
+    model.trainableWeights.forEach((v, i) => v.write(tf.tensor(weights[i] as Float32Array, v.shape as number[])));
+    const x = tf.tensor(xs, xShape);
+    const y = tf.tensor(ys, yShape);
+    const f = (): tf.Scalar => tf.losses.meanSquaredError(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
+    const { value, grads } = tf.variableGrads(f, model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val));
+    const names = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val.name);
+    return { loss: value.dataSync()[0] as number, grads: names.map((nm) => (grads[nm] as tf.Tensor).dataSync() as Float32Array) };
+  });
+}
+
+/** ‖a − b‖ / ‖b‖ */
+function relNormError(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += ((a[i] as number) - (b[i] as number)) ** 2;
+    den += (b[i] as number) ** 2;
+  }
+  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
+}
+
+async function checkModel(build: () => tf.LayersModel, xShape: number[], yShape: number[]): Promise<void> {
+  await tf.setBackend('wasm');
+  const model = build();
+  const weights = model.trainableWeights.map((w) => w.read().dataSync().slice() as Float32Array);
+  const xs = Float32Array.from(randArray(xShape.reduce((p, q) => p * q, 1)));
+  const ys = Float32Array.from(randArray(yShape.reduce((p, q) => p * q, 1)));
+  const wasm = await on('wasm', () => modelGrads(model, xs, xShape, ys, yShape, weights));
+  const cpu = await on('cpu', () => modelGrads(model, xs, xShape, ys, yShape, weights));
+  expectClose(wasm.loss, cpu.loss, { rtol: 1e-5 }, 'loss, wasm vs cpu');
+  model.trainableWeights.forEach((w, i) => {
+    expectClose(relNormError(wasm.grads[i] as Float32Array, cpu.grads[i] as Float32Array), 0, { atol: 1e-4 }, `gradient of ${w.name}, wasm vs cpu (relative)`);
+  });
+  // Directional finite difference on wasm (float32, so a loose bound): catches a gradient that is
+  // wrong the same way on both backends (the dilated conv gradient is ours on both).
+  const dir = weights.map((w) => Float32Array.from(w, () => rng() * 2 - 1));
+  let norm = 0;
+  for (const d of dir) for (const v of d) norm += v * v;
+  const eps = 1e-2 / Math.sqrt(norm);
+  const shifted = (sign: number): Float32Array[] => weights.map((w, i) => Float32Array.from(w, (v, j) => v + sign * eps * ((dir[i] as Float32Array)[j] as number)));
+  const lp = (await on('wasm', () => modelGrads(model, xs, xShape, ys, yShape, shifted(1)))).loss;
+  const lm = (await on('wasm', () => modelGrads(model, xs, xShape, ys, yShape, shifted(-1)))).loss;
+  let analytic = 0;
+  wasm.grads.forEach((g, i) => g.forEach((v, j) => (analytic += v * eps * ((dir[i] as Float32Array)[j] as number))));
+  expectClose((lp - lm) / 2, analytic, { rtol: 2e-2, atol: 1e-6 }, 'directional derivative vs finite difference');
+  model.dispose();
+}
+
+describe('whole-model gradients, wasm vs cpu', () => {
+  test('paper CNN (Tables 2–3 layer structure, 16 800 samples, batch 2, smooth activation)', async () => {
+    // Shortest convenient input for the stride chain (≥ 16 611): same layers, flatten F = 64.
+    await checkModel(
+      () => buildPaperCnn({ inputLength: 16800, convActivation: 'tanh', denseActivation: 'tanh', dropoutRate: 0, seed: 7 }),
+      [2, 16800, 1],
+      [2, 15],
+    );
+  });
+
+  test('TCN (16 channels, dilations 1…16, batch 2, 64 steps)', async () => {
+    await checkModel(() => buildTcn({ channels: 16, timeSteps: 64, activation: 'tanh', seed: 11 }), [2, 64, 1], [2, 64, 1]);
+  });
+});
