@@ -1,0 +1,377 @@
+/**
+ * Training the paper's CNN regressor (§5.2, Tables 2–3) on a generated dataset: Adamax, MSE on
+ * z-scored targets, batch 32, up to 200 epochs, early stopping with patience 10 restoring the best
+ * weights; a checkpoint (model + optimizer state + history) after every epoch, so an interrupted
+ * run resumes where it stopped. Audio streams from disk one batch at a time.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { type DatasetIndex, loadAudio, paramsOf } from '../dataset/reader.ts';
+import { makeSplit, seededPermutation, type Split } from '../dataset/split.ts';
+import { denormalizeTargets, fitTargetNormalization, normalizeTargets, type TargetNormalization, targetTransforms } from '../dataset/targets.ts';
+import { PARAM_COUNT, PARAM_SPECS } from '../synth/params.ts';
+import { type BackendInfo } from './backend.ts';
+import { SaveableAdamax } from './adamax.ts';
+import { type Activation, buildPaperCnn } from './cnn.ts';
+import { fileLoadHandler, fileSaveHandler, loadNamedTensors, saveNamedTensors } from './io.ts';
+
+/** What determines a training run (written to `config.json`; a resume must match it). */
+export interface TrainCnnConfig {
+  /** Maximum epochs (paper: 200). */
+  readonly epochs: number;
+  /** Batch size (paper: 32). */
+  readonly batchSize: number;
+  /** Seed of the split, the shuffles and the initial weights. */
+  readonly seed: number;
+  /** Adamax learning rate (Keras's default, 0.001: the paper gives none). */
+  readonly learningRate: number;
+  /** Early-stopping patience in epochs (paper: 10). */
+  readonly patience: number;
+  /** L2 factor on the conv and first dense kernels (Keras 'l2' = 0.01). */
+  readonly l2: number;
+  /** Activation of the convolutions and hidden dense layers. */
+  readonly activation: Activation;
+  /** Ours, off by default: regress carrier and ratios in log space. */
+  readonly logTargets: boolean;
+}
+
+/** The paper's setup. */
+export const DEFAULT_TRAIN_CONFIG: TrainCnnConfig = Object.freeze({
+  epochs: 200,
+  batchSize: 32,
+  seed: 0,
+  learningRate: 0.001,
+  patience: 10,
+  l2: 0.01,
+  activation: 'relu',
+  logTargets: false,
+});
+
+/** One row of history.csv. */
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly loss: number;
+  readonly mse: number;
+  readonly mae: number;
+  readonly val_loss: number;
+  readonly val_mse: number;
+  readonly val_mae: number;
+  readonly seconds: number;
+  readonly samples_per_sec: number;
+}
+
+/** Saved training state (checkpoint/state.json). */
+interface TrainState {
+  readonly config: TrainCnnConfig;
+  readonly datasetHash: string;
+  readonly epochsDone: number;
+  readonly bestValLoss: number;
+  readonly bestEpoch: number;
+  readonly history: EpochRecord[];
+  readonly stopped: 'running' | 'early-stopping' | 'max-epochs';
+}
+
+/** Callbacks for progress display. */
+export interface TrainHooks {
+  onBatch?: (epoch: number, batch: number, batches: number, loss: number, samplesPerSec: number) => void;
+  onEpoch?: (record: EpochRecord, best: boolean) => void;
+  /** Aborting stops after the current batch; the last completed epoch's checkpoint stays. */
+  signal?: AbortSignal;
+}
+
+/** Files of an output folder. */
+export const TRAIN_FILES = {
+  config: 'config.json',
+  split: 'split.json',
+  targets: 'targets.json',
+  history: 'history.csv',
+  testMetrics: 'test-metrics.csv',
+  checkpoint: 'checkpoint',
+  state: 'state.json',
+  optimizer: 'optimizer',
+} as const;
+
+/** An error the user caused (incompatible checkpoint, bad folder): the CLI prints it as one line. */
+export class TrainError extends Error {}
+
+/**
+ * Our input preparation: peak-normalise each note to 1. The dataset's notes and NSynth's differ in
+ * level, and the level is not a parameter; the paper's input BatchNormalization would otherwise
+ * learn the training set's level only.
+ */
+export function prepareInput(audio: Float32Array, out: Float32Array, offset: number): void {
+  let peak = 0;
+  for (let i = 0; i < audio.length; i++) {
+    const a = Math.abs(audio[i]);
+    if (a > peak) peak = a;
+  }
+  const g = peak > 0 ? 1 / peak : 0;
+  for (let i = 0; i < audio.length; i++) out[offset + i] = audio[i] * g;
+}
+
+/** Loads a batch: inputs [B, L] (flattened) and normalised targets [B, 15]. */
+async function loadBatch(index: DatasetIndex, rows: readonly number[], norm: TargetNormalization): Promise<{ x: Float32Array; y: Float32Array }> {
+  const L = index.samplesPerNote;
+  const x = new Float32Array(rows.length * L);
+  const y = new Float32Array(rows.length * PARAM_COUNT);
+  const audios = await Promise.all(rows.map((r) => loadAudio(index, r)));
+  audios.forEach((a, b) => {
+    prepareInput(a, x, b * L);
+    normalizeTargets(norm, paramsOf(index, rows[b]), y, b * PARAM_COUNT);
+  });
+  return { x, y };
+}
+
+function batchesOf(rows: readonly number[], size: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}
+
+function writeJson(file: string, value: unknown): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+function historyCsv(history: readonly EpochRecord[]): string {
+  const cols = ['epoch', 'loss', 'mse', 'mae', 'val_loss', 'val_mse', 'val_mae', 'seconds', 'samples_per_sec'] as const;
+  return `${cols.join(',')}\n${history.map((h) => cols.map((c) => (c === 'epoch' ? String(h[c]) : h[c].toPrecision(6))).join(',')).join('\n')}\n`;
+}
+
+function compile(model: tf.LayersModel, config: TrainCnnConfig): tf.Optimizer {
+  const optimizer = new SaveableAdamax(config.learningRate);
+  model.compile({ optimizer, loss: 'meanSquaredError', metrics: ['mse', 'mae'] });
+  return optimizer;
+}
+
+/** Mean loss/mse/mae over a split, in batches (inference mode: no dropout). */
+async function evaluateRows(model: tf.LayersModel, index: DatasetIndex, rows: readonly number[], norm: TargetNormalization, batchSize: number): Promise<{ loss: number; mse: number; mae: number }> {
+  let loss = 0;
+  let mse = 0;
+  let mae = 0;
+  for (const batch of batchesOf(rows, batchSize)) {
+    const { x, y } = await loadBatch(index, batch, norm);
+    const res = tf.tidy(() => {
+      const xt = tf.tensor3d(x, [batch.length, index.samplesPerNote, 1]);
+      const yt = tf.tensor2d(y, [batch.length, PARAM_COUNT]);
+      const out = model.evaluate(xt, yt, { batchSize: batch.length }) as tf.Scalar[];
+      return out.map((t) => t.dataSync()[0]);
+    });
+    loss += res[0] * batch.length;
+    mse += res[1] * batch.length;
+    mae += res[2] * batch.length;
+  }
+  return { loss: loss / rows.length, mse: mse / rows.length, mae: mae / rows.length };
+}
+
+/** Summary of a training run. */
+export interface TrainSummary {
+  readonly outDir: string;
+  readonly epochsDone: number;
+  readonly bestEpoch: number;
+  readonly bestValLoss: number;
+  readonly stopped: TrainState['stopped'] | 'interrupted';
+  readonly seconds: number;
+  readonly split: { train: number; validation: number; test: number };
+}
+
+/** Options a resume must keep (the epoch budget may grow: it only says when to stop). */
+function sameTrainConfig(a: TrainCnnConfig, b: TrainCnnConfig): boolean {
+  return (Object.keys(DEFAULT_TRAIN_CONFIG) as (keyof TrainCnnConfig)[]).every((k) => k === 'epochs' || a[k] === b[k]);
+}
+
+/**
+ * Trains (or resumes training) into `outDir`. On return, `outDir/model.json` + `weights.bin` hold
+ * the best model so far (by validation loss).
+ */
+export async function trainCnn(index: DatasetIndex, outDir: string, config: TrainCnnConfig, backend: BackendInfo, resume: boolean, hooks: TrainHooks = {}): Promise<TrainSummary> {
+  const t0 = performance.now();
+  const ckptDir = path.join(outDir, TRAIN_FILES.checkpoint);
+  const statePath = path.join(ckptDir, TRAIN_FILES.state);
+  let state: TrainState;
+  let split: Split;
+  let norm: TargetNormalization;
+  let model: tf.LayersModel;
+  let optimizer: tf.Optimizer;
+  if (resume) {
+    if (!existsSync(statePath)) throw new TrainError(`${outDir}: no checkpoint to resume (${statePath} missing)`);
+    state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainState;
+    if (!sameTrainConfig(state.config, config)) throw new TrainError(`${outDir}: the checkpoint was made with other options (${JSON.stringify(state.config)}); resume with the same options or use another --out`);
+    // A run that stopped because it used up its epochs continues when given more.
+    if (state.stopped === 'max-epochs' && config.epochs > state.epochsDone) state = { ...state, stopped: 'running' };
+    state = { ...state, config };
+    if (state.datasetHash !== index.contentHash) throw new TrainError(`${outDir}: the checkpoint was trained on another dataset (${state.datasetHash}, this one is ${index.contentHash})`);
+    split = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.split), 'utf8')).rows as Split;
+    norm = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.targets), 'utf8')) as TargetNormalization;
+    model = await tf.loadLayersModel(fileLoadHandler(ckptDir));
+    optimizer = compile(model, config);
+    // Adamax's moments live in the optimizer's weights; without them a resume would restart its warm-up.
+    await optimizer.setWeights(loadNamedTensors(path.join(ckptDir, TRAIN_FILES.optimizer)));
+  } else {
+    if (existsSync(statePath)) throw new TrainError(`${outDir} already holds a training run; use --resume to continue it or choose another --out`);
+    mkdirSync(ckptDir, { recursive: true });
+    split = makeSplit(index.ids.length, config.seed);
+    norm = fitTargetNormalization(index.params, split.train, targetTransforms(config.logTargets));
+    writeJson(path.join(outDir, TRAIN_FILES.split), {
+      seed: config.seed,
+      fractions: { test: 0.25, validationOfTrain: 0.2 },
+      ids: { train: split.train.map((r) => index.ids[r]), validation: split.validation.map((r) => index.ids[r]), test: split.test.map((r) => index.ids[r]) },
+      rows: split,
+    });
+    writeJson(path.join(outDir, TRAIN_FILES.targets), norm);
+    writeJson(path.join(outDir, TRAIN_FILES.config), { config, dataset: { dir: index.dir, contentHash: index.contentHash, count: index.ids.length }, backend, paramSpec: PARAM_SPECS });
+    model = buildPaperCnn({ inputLength: index.samplesPerNote, outputs: PARAM_COUNT, convActivation: config.activation, denseActivation: config.activation, l2: config.l2, seed: config.seed });
+    optimizer = compile(model, config);
+    state = { config, datasetHash: index.contentHash, epochsDone: 0, bestValLoss: Infinity, bestEpoch: 0, history: [], stopped: 'running' };
+  }
+
+  const L = index.samplesPerNote;
+  let stopped: TrainSummary['stopped'] = state.stopped;
+  for (let epoch = state.epochsDone + 1; stopped === 'running' && epoch <= config.epochs; epoch++) {
+    const te = performance.now();
+    const order = seededPermutation(split.train.length, `fmmatch/epoch/${config.seed}/${epoch}`).map((i) => split.train[i]);
+    const batches = batchesOf(order, config.batchSize);
+    let sumLoss = 0;
+    let sumMse = 0;
+    let sumMae = 0;
+    let seen = 0;
+    let next = loadBatch(index, batches[0], norm);
+    let aborted = false;
+    for (let b = 0; b < batches.length; b++) {
+      const { x, y } = await next;
+      // Read the next batch from disk while this one trains.
+      if (b + 1 < batches.length) next = loadBatch(index, batches[b + 1], norm);
+      const n = batches[b].length;
+      const xt = tf.tensor3d(x, [n, L, 1]);
+      const yt = tf.tensor2d(y, [n, PARAM_COUNT]);
+      const res = (await model.trainOnBatch(xt, yt)) as number[];
+      xt.dispose();
+      yt.dispose();
+      if (!res.every(Number.isFinite)) throw new TrainError(`training diverged at epoch ${epoch}, batch ${b + 1} (loss ${res[0]}); try a lower --lr`);
+      sumLoss += res[0] * n;
+      sumMse += res[1] * n;
+      sumMae += res[2] * n;
+      seen += n;
+      hooks.onBatch?.(epoch, b + 1, batches.length, sumLoss / seen, seen / ((performance.now() - te) / 1000));
+      if (hooks.signal?.aborted) {
+        aborted = true;
+        break;
+      }
+    }
+    if (aborted) {
+      await next.catch(() => undefined);
+      stopped = 'interrupted';
+      break;
+    }
+    const trainSec = (performance.now() - te) / 1000;
+    const val = await evaluateRows(model, index, split.validation, norm, config.batchSize);
+    const record: EpochRecord = {
+      epoch,
+      loss: sumLoss / seen,
+      mse: sumMse / seen,
+      mae: sumMae / seen,
+      val_loss: val.loss,
+      val_mse: val.mse,
+      val_mae: val.mae,
+      seconds: (performance.now() - te) / 1000,
+      samples_per_sec: seen / trainSec,
+    };
+    const best = val.loss < state.bestValLoss;
+    const history = [...state.history, record];
+    let bestEpoch = state.bestEpoch;
+    let bestValLoss = state.bestValLoss;
+    if (best) {
+      bestEpoch = epoch;
+      bestValLoss = val.loss;
+      // The best model so far is always in outDir: Ctrl-C or a crash leaves it usable.
+      await model.save(fileSaveHandler(outDir));
+    }
+    let nextState: TrainState['stopped'] = 'running';
+    if (epoch - bestEpoch >= config.patience) nextState = 'early-stopping';
+    else if (epoch >= config.epochs) nextState = 'max-epochs';
+    await model.save(fileSaveHandler(ckptDir));
+    await saveNamedTensors(path.join(ckptDir, TRAIN_FILES.optimizer), await optimizer.getWeights());
+    state = { ...state, epochsDone: epoch, bestEpoch, bestValLoss, history, stopped: nextState };
+    writeJson(statePath, state);
+    writeFileSync(path.join(outDir, TRAIN_FILES.history), historyCsv(history));
+    hooks.onEpoch?.(record, best);
+    stopped = nextState;
+  }
+  model.dispose();
+  return {
+    outDir,
+    epochsDone: state.epochsDone,
+    bestEpoch: state.bestEpoch,
+    bestValLoss: state.bestValLoss,
+    stopped,
+    seconds: (performance.now() - t0) / 1000,
+    split: { train: split.train.length, validation: split.validation.length, test: split.test.length },
+  };
+}
+
+/** Test-set errors in original units (the paper's Table 5, plus per parameter and carrier cents). */
+export interface TestMetrics {
+  readonly pooled: { rmse: number; mse: number; mae: number };
+  readonly perParam: { name: string; unit: string; rmse: number; mse: number; mae: number }[];
+  readonly carrierCents: { median: number; p90: number };
+  /** Rows: [true 15-vector, predicted 15-vector] per test note, for scatter plots. */
+  readonly pairs: { truth: number[]; predicted: number[] }[];
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** Runs the best model on the test split and writes test-metrics.csv. */
+export async function evaluateTestSplit(index: DatasetIndex, outDir: string, batchSize: number): Promise<TestMetrics> {
+  const split = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.split), 'utf8')).rows as Split;
+  const norm = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.targets), 'utf8')) as TargetNormalization;
+  const model = await tf.loadLayersModel(fileLoadHandler(outDir));
+  const pairs: { truth: number[]; predicted: number[] }[] = [];
+  for (const batch of batchesOf(split.test, batchSize)) {
+    const { x } = await loadBatch(index, batch, norm);
+    const z = tf.tidy(() => (model.predict(tf.tensor3d(x, [batch.length, index.samplesPerNote, 1])) as tf.Tensor).dataSync());
+    batch.forEach((r, b) => pairs.push({ truth: Array.from(paramsOf(index, r)), predicted: denormalizeTargets(norm, z, b * PARAM_COUNT) }));
+  }
+  model.dispose();
+  const perParam = PARAM_SPECS.map((s, j) => {
+    let se = 0;
+    let ae = 0;
+    for (const p of pairs) {
+      const d = p.predicted[j] - p.truth[j];
+      se += d * d;
+      ae += Math.abs(d);
+    }
+    const mse = se / pairs.length;
+    return { name: s.name, unit: s.unit, rmse: Math.sqrt(mse), mse, mae: ae / pairs.length };
+  });
+  const pooledMse = perParam.reduce((s, p) => s + p.mse, 0) / PARAM_COUNT;
+  const pooledMae = perParam.reduce((s, p) => s + p.mae, 0) / PARAM_COUNT;
+  const cents = pairs.map((p) => Math.abs(1200 * Math.log2(Math.max(p.predicted[0], 1e-3) / p.truth[0]))).sort((a, b) => a - b);
+  const metrics: TestMetrics = {
+    pooled: { rmse: Math.sqrt(pooledMse), mse: pooledMse, mae: pooledMae },
+    perParam,
+    carrierCents: { median: quantile(cents, 0.5), p90: quantile(cents, 0.9) },
+    pairs,
+  };
+  // One table: pooled and per-parameter errors in original units (RMSE, MSE, MAE), and the
+  // carrier's error in cents (median, 90th percentile of |1200·log2(pred/true)|).
+  const lines = ['scope,parameter,unit,rmse,mse,mae,median,p90'];
+  const f = (x: number): string => x.toPrecision(6);
+  lines.push(`pooled,all,original units,${f(metrics.pooled.rmse)},${f(metrics.pooled.mse)},${f(metrics.pooled.mae)},,`);
+  for (const p of perParam) lines.push(`parameter,${p.name},${p.unit},${f(p.rmse)},${f(p.mse)},${f(p.mae)},,`);
+  lines.push(`carrier_cents,carrier_hz,cents,,,,${f(metrics.carrierCents.median)},${f(metrics.carrierCents.p90)}`);
+  writeFileSync(path.join(outDir, TRAIN_FILES.testMetrics), `${lines.join('\n')}\n`);
+  return metrics;
+}
+
+/** Removes a checkpoint folder (after a finished run, on request). */
+export function removeCheckpoint(outDir: string): void {
+  rmSync(path.join(outDir, TRAIN_FILES.checkpoint), { recursive: true, force: true });
+}

@@ -1,0 +1,100 @@
+/**
+ * The training report of `train-cnn`: one self-contained HTML page (inline SVG, no scripts, no
+ * external files) with the loss curves, the test errors per parameter and predicted-vs-true scatter
+ * plots.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TestMetrics } from '../model/train-cnn.ts';
+import { PARAM_SPECS } from '../synth/params.ts';
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+interface Series {
+  readonly name: string;
+  readonly color: string;
+  readonly points: readonly [number, number][];
+}
+
+/** A line chart as an SVG string. */
+function lineChart(title: string, xLabel: string, yLabel: string, series: readonly Series[], w = 520, h = 300): string {
+  const pad = { l: 60, r: 16, t: 28, b: 42 };
+  const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  if (all.length === 0) return `<p>${esc(title)}: no data</p>`;
+  const x0 = Math.min(...all.map((p) => p[0]));
+  const x1 = Math.max(...all.map((p) => p[0]), x0 + 1);
+  const y0 = Math.min(0, ...all.map((p) => p[1]));
+  const y1 = Math.max(...all.map((p) => p[1])) * 1.05 || 1;
+  const sx = (x: number): number => pad.l + ((x - x0) / (x1 - x0)) * (w - pad.l - pad.r);
+  const sy = (y: number): number => h - pad.b - ((y - y0) / (y1 - y0)) * (h - pad.t - pad.b);
+  const ticks = (a: number, b: number, n: number): number[] => Array.from({ length: n + 1 }, (_, i) => a + ((b - a) * i) / n);
+  const grid = ticks(y0, y1, 4)
+    .map((t) => `<line x1="${pad.l}" x2="${w - pad.r}" y1="${sy(t)}" y2="${sy(t)}" stroke="#ddd"/><text x="${pad.l - 6}" y="${sy(t) + 4}" text-anchor="end">${t.toPrecision(3)}</text>`)
+    .join('');
+  const xt = ticks(x0, x1, 5)
+    .map((t) => `<text x="${sx(t)}" y="${h - pad.b + 16}" text-anchor="middle">${Math.round(t)}</text>`)
+    .join('');
+  const lines = series
+    .map((s) => `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`)
+    .join('');
+  const legend = series.map((s, i) => `<rect x="${pad.l + 10 + i * 120}" y="8" width="12" height="4" fill="${s.color}"/><text x="${pad.l + 26 + i * 120}" y="14">${esc(s.name)}</text>`).join('');
+  return `<svg role="img" aria-label="${esc(title)}" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" font-size="11" font-family="sans-serif">${grid}${xt}${lines}${legend}<text x="${(w + pad.l) / 2}" y="${h - 6}" text-anchor="middle">${esc(xLabel)}</text><text transform="translate(14 ${h / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text></svg>`;
+}
+
+/** A predicted-vs-true scatter with the identity line, as SVG. */
+function scatter(title: string, unit: string, pts: readonly [number, number][], lo: number, hi: number, log: boolean, size = 230): string {
+  const pad = 34;
+  const f = (v: number): number => (log ? Math.log(Math.max(v, lo * 1e-3)) : v);
+  const a = f(lo);
+  const b = f(hi);
+  const s = (v: number): number => pad + ((Math.min(Math.max(f(v), a - (b - a) * 0.1), b + (b - a) * 0.1) - a) / (b - a)) * (size - 2 * pad);
+  const dots = pts.map(([t, p]) => `<circle cx="${s(t).toFixed(1)}" cy="${(size - s(p)).toFixed(1)}" r="1.8" fill="#1f77b4" fill-opacity="0.5"/>`).join('');
+  return `<figure><svg role="img" aria-label="${esc(title)}" viewBox="0 0 ${size} ${size}" width="${size}" height="${size}" font-size="10" font-family="sans-serif"><rect x="${pad}" y="${pad}" width="${size - 2 * pad}" height="${size - 2 * pad}" fill="none" stroke="#ccc"/><line x1="${s(lo)}" y1="${size - s(lo)}" x2="${s(hi)}" y2="${size - s(hi)}" stroke="#d62728"/>${dots}<text x="${size / 2}" y="${size - 8}" text-anchor="middle">true (${esc(unit)}${log ? ', log' : ''})</text><text transform="translate(10 ${size / 2}) rotate(-90)" text-anchor="middle">predicted</text></svg><figcaption>${esc(title)}</figcaption></figure>`;
+}
+
+/** Reads history.csv (written by the trainer) into columns. */
+function readHistory(outDir: string): Record<string, number[]> {
+  const lines = readFileSync(path.join(outDir, 'history.csv'), 'utf8').trim().split('\n');
+  const head = lines[0].split(',');
+  const cols: Record<string, number[]> = Object.fromEntries(head.map((h) => [h, [] as number[]]));
+  for (const l of lines.slice(1)) l.split(',').forEach((v, i) => cols[head[i]].push(Number(v)));
+  return cols;
+}
+
+/** Writes `outDir/report.html` from history.csv and the test metrics. Returns its path. */
+export function writeTrainingReport(outDir: string, metrics: TestMetrics): string {
+  const h = readHistory(outDir);
+  const xy = (k: string): [number, number][] => h.epoch.map((e, i) => [e, h[k][i]]);
+  const loss = lineChart('Loss per epoch', 'epoch', 'loss (z-scored MSE + L2)', [
+    { name: 'train', color: '#1f77b4', points: xy('loss') },
+    { name: 'validation', color: '#ff7f0e', points: xy('val_loss') },
+  ]);
+  const mae = lineChart('MAE per epoch', 'epoch', 'MAE (z-scored)', [
+    { name: 'train', color: '#1f77b4', points: xy('mae') },
+    { name: 'validation', color: '#ff7f0e', points: xy('val_mae') },
+  ]);
+  const rows = metrics.perParam
+    .map((p) => `<tr><th scope="row">${esc(p.name)}</th><td>${esc(p.unit)}</td><td>${p.mae.toPrecision(4)}</td><td>${p.rmse.toPrecision(4)}</td><td>${p.mse.toPrecision(4)}</td></tr>`)
+    .join('');
+  const scatters = PARAM_SPECS.map((s, j) =>
+    scatter(s.name, s.unit, metrics.pairs.map((p) => [p.truth[j], p.predicted[j]] as [number, number]), s.min, s.max, s.scale === 'log'),
+  ).join('');
+  const best = h.val_loss.length ? Math.min(...h.val_loss) : NaN;
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fmmatch: CNN training report</title>
+<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}th[scope=row]{text-align:left}caption{text-align:left;font-weight:bold;margin-bottom:4px}.grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}figcaption{text-align:center;font-size:12px}</style></head>
+<body><h1>CNN training report</h1>
+<p>${h.epoch.length} epochs; best validation loss ${best.toPrecision(4)}. Test split: ${metrics.pairs.length} patches.
+Pooled over the 15 parameters in original units (the paper's Table 5 reports MAE 7.6973, RMSE 38.5391):
+<strong>MAE ${metrics.pooled.mae.toPrecision(5)}</strong>, RMSE ${metrics.pooled.rmse.toPrecision(5)}, MSE ${metrics.pooled.mse.toPrecision(5)}.
+Carrier error: median ${metrics.carrierCents.median.toFixed(1)} cents, 90th percentile ${metrics.carrierCents.p90.toFixed(1)} cents.</p>
+<h2>Learning curves</h2><div class="grid">${loss}${mae}</div>
+<h2>Test errors per parameter</h2>
+<table><caption>Errors on the test split, original units</caption><thead><tr><th scope="col">parameter</th><th scope="col">unit</th><th scope="col">MAE</th><th scope="col">RMSE</th><th scope="col">MSE</th></tr></thead><tbody>${rows}</tbody></table>
+<h2>Predicted vs true (test split)</h2><div class="grid">${scatters}</div>
+</body></html>
+`;
+  const file = path.join(outDir, 'report.html');
+  writeFileSync(file, html);
+  return file;
+}
