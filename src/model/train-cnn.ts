@@ -221,7 +221,14 @@ export async function trainCnn(index: DatasetIndex, outDir: string, config: Trai
       rows: split,
     });
     writeJson(path.join(outDir, TRAIN_FILES.targets), norm);
-    writeJson(path.join(outDir, TRAIN_FILES.config), { config, dataset: { dir: index.dir, contentHash: index.contentHash, count: index.ids.length }, backend, paramSpec: PARAM_SPECS });
+    writeJson(path.join(outDir, TRAIN_FILES.config), {
+      format: 'fmmatch-cnn',
+      config,
+      // The resynthesis must use the synth the model learned (algorithm, feedback, render).
+      dataset: { dir: index.dir, contentHash: index.contentHash, count: index.ids.length, config: index.config },
+      backend,
+      paramSpec: PARAM_SPECS,
+    });
     model = buildPaperCnn({ inputLength: index.samplesPerNote, outputs: PARAM_COUNT, convActivation: config.activation, denseActivation: config.activation, l2: config.l2, seed: config.seed });
     optimizer = compile(model, config);
     state = { config, datasetHash: index.contentHash, epochsDone: 0, bestValLoss: Infinity, bestEpoch: 0, history: [], stopped: 'running' };

@@ -1,0 +1,65 @@
+/**
+ * Using a trained CNN: load it with its target normalisation and the synth config it was trained
+ * for, and predict patch parameters for notes, in batches.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { DatasetConfig } from '../dataset/config.ts';
+import { checkNormalization, denormalizeTargets, type TargetNormalization } from '../dataset/targets.ts';
+import { PARAM_COUNT, PARAM_SPECS } from '../synth/params.ts';
+import { fileLoadHandler } from './io.ts';
+import { prepareInput, TRAIN_FILES } from './train-cnn.ts';
+
+/** A loaded model, ready to predict. */
+export interface CnnPredictor {
+  readonly dir: string;
+  readonly model: tf.LayersModel;
+  readonly norm: TargetNormalization;
+  /** The dataset config the model was trained on (algorithm, rates, note length). */
+  readonly synth: DatasetConfig;
+  /** Samples per input note. */
+  readonly inputLength: number;
+}
+
+/** Loads a `train-cnn` output folder. Throws an Error naming the file and the problem. */
+export async function loadCnn(dir: string): Promise<CnnPredictor> {
+  const cfgPath = path.join(dir, TRAIN_FILES.config);
+  if (!existsSync(cfgPath)) throw new Error(`${cfgPath}: missing (not a train-cnn output folder?)`);
+  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as { dataset?: { config?: DatasetConfig }; paramSpec?: { name: string }[] };
+  const synth = cfg.dataset?.config;
+  if (!synth) throw new Error(`${cfgPath}: no dataset config recorded`);
+  const specNames = (cfg.paramSpec ?? []).map((s) => s.name);
+  if (specNames.join(',') !== PARAM_SPECS.map((s) => s.name).join(',')) {
+    throw new Error(`${cfgPath}: the model's parameter spec (${specNames.join(', ')}) does not match this version's`);
+  }
+  const norm = JSON.parse(readFileSync(path.join(dir, TRAIN_FILES.targets), 'utf8')) as TargetNormalization;
+  checkNormalization(norm);
+  const model = await tf.loadLayersModel(fileLoadHandler(dir));
+  const shape = model.inputs[0].shape;
+  const outShape = model.outputs[0].shape;
+  if (outShape[outShape.length - 1] !== PARAM_COUNT) throw new Error(`${dir}: the model outputs ${outShape[outShape.length - 1]} values, expected ${PARAM_COUNT}`);
+  return { dir, model, norm, synth, inputLength: shape[1] as number };
+}
+
+/**
+ * Predicts parameters (original units, not snapped) for notes, in batches.
+ *
+ * @param notes 16 kHz audio, each of `predictor.inputLength` samples.
+ * @returns one 15-vector per note, PARAM_SPECS order.
+ */
+export function predictParams(predictor: CnnPredictor, notes: readonly Float32Array[], batchSize = 32): number[][] {
+  const L = predictor.inputLength;
+  const out: number[][] = [];
+  for (let start = 0; start < notes.length; start += batchSize) {
+    const batch = notes.slice(start, start + batchSize);
+    const x = new Float32Array(batch.length * L);
+    batch.forEach((a, b) => {
+      if (a.length !== L) throw new Error(`a note has ${a.length} samples; the model takes ${L}`);
+      prepareInput(a, x, b * L);
+    });
+    const z = tf.tidy(() => (predictor.model.predict(tf.tensor3d(x, [batch.length, L, 1])) as tf.Tensor).dataSync());
+    for (let b = 0; b < batch.length; b++) out.push(denormalizeTargets(predictor.norm, z, b * PARAM_COUNT));
+  }
+  return out;
+}
