@@ -64,14 +64,12 @@ export const simd = {
   v128Store: 0x0b,
   v128Const: 0x0c,
   i8x16Shuffle: 0x0d,
-  f32x4Nearest: 0x6a,
   v128Xor: 0x51,
   i32x4Shl: 0xab,
   i64x2Add: 0xce,
   f32x4Add: 0xe4,
   f32x4Sub: 0xe5,
   f32x4Mul: 0xe6,
-  i32x4TruncSatF32x4S: 0xf8,
   f32x4ConvertI32x4S: 0xfa,
 } as const;
 
