@@ -6,6 +6,7 @@
  * shared and single runs are noisy.
  */
 import { fileURLToPath } from 'node:url';
+import { decimate3 } from '../src/dsp/resample.ts';
 import { createJsFmKernel, createWasmFmKernel, type FmKernel } from '../src/dsp/fm-kernel.ts';
 import { DEFAULT_ALGORITHM, getAlgorithm } from '../src/synth/algorithms.ts';
 import { PAPER_RENDER, RenderScratch, renderLength, renderOscillators, renderVoice } from '../src/synth/render.ts';
@@ -30,7 +31,7 @@ export interface RenderBench {
   readonly wasmMsPerRender: number | null;
   /** jsMsPerRender / wasmMsPerRender. */
   readonly speedup: number | null;
-  /** Every variant measured (renderVoice and renderOscillators, per kernel). */
+  /** Every variant measured (renderVoice, renderOscillators, and voice + decimation, per kernel). */
   readonly variants: readonly RenderTiming[];
 }
 
@@ -71,7 +72,12 @@ export function benchRender(runs = 41, warmup = 10): RenderBench {
     const scratch = new RenderScratch(n, kernel);
     const v = time(`renderVoice, ${name} kernel`, (i) => renderVoice(patches[i % 8], alg, opts, out, scratch), runs, warmup);
     const o = time(`renderOscillators, ${name} kernel`, (i) => renderOscillators(patches[i % 8], alg, opts, out, scratch), runs, warmup);
-    variants.push(v, o);
+    const note = new Float32Array(Math.ceil(n / 3));
+    const d = time(`renderVoice + decimate3 (a dataset note), ${name} kernel`, (i) => {
+      renderVoice(patches[i % 8], alg, opts, out, scratch);
+      decimate3(out, note);
+    }, runs, warmup);
+    variants.push(v, o, d);
     voiceMs[name] = v.msPerRender;
     scratch.dispose();
   }
