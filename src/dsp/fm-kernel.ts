@@ -25,7 +25,9 @@
  *   32 bits are converted to float32 (in [−1, 1) half-cycle: rounding ≤ 3e-8 half-cycle).
  * - The modulation sum is reduced modulo one half-cycle on its own before it is added, so the
  *   float32 phase never exceeds ±1.5 half-cycles and its rounding (≤ 6e-8 half-cycle) does not
- *   grow with the modulation index (Σβ reaches 40 rad ≈ 13 half-cycles).
+ *   grow with the modulation index (Σβ reaches 40 rad ≈ 13 half-cycles). Several inputs are
+ *   first summed in float32, as the JS path (and the renderer before it) does; that sum rounds
+ *   at its own magnitude (≤ 2⁻²⁴ of it per add), the same order as storing each input in float32.
  * - The sine is an odd degree-9 minimax polynomial in r ∈ [−½, ½] (πr ∈ [−π/2, π/2]): 3.3e-9 in
  *   exact arithmetic, ≈ 2e-7 of full scale evaluated in float32.
  * (The JS table path is within 3.2e-7: interpolation error (2π/4096)²/8 plus float32 output.)
