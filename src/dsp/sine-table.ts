@@ -22,9 +22,9 @@ export const SINE_TABLE: Float64Array = (() => {
 })();
 
 /**
- * Offset, in table units, that the block renderer adds to a phase before truncating it with `| 0`
- * (cheaper than `Math.floor`, but it rounds toward zero, so the value must be positive and below
- * 2^31). Its phase accumulators stay in [0, 1) cycle and phase modulation moves them by at most a
+ * Offset, in table units, that the JS operator loop (fm-kernel.ts) adds to a phase before
+ * truncating it with `| 0` (cheaper than `Math.floor`, but it rounds toward zero, so the value
+ * must be positive and below 2^31). Its phase accumulators stay in [0, 1) cycle and phase modulation moves them by at most a
  * few cycles (Σβ ≤ 40 rad ≈ 6.4 cycles), far inside these 1024 cycles of headroom.
  */
 export const SINE_TABLE_OFFSET = SINE_TABLE_SIZE * 1024;
@@ -34,7 +34,7 @@ export const TABLE_UNITS_PER_RAD = SINE_TABLE_SIZE / (2 * Math.PI);
 
 /**
  * sin of a phase given in table units (any finite value). Used by the reference renderer; the
- * block renderer inlines the same arithmetic.
+ * JS operator loop inlines the same arithmetic.
  */
 export function tableSin(phaseUnits: number): number {
   const i = Math.floor(phaseUnits);

@@ -1,5 +1,6 @@
 /**
- * A minimal WebAssembly binary writer: just the sections and opcodes the decimator kernel needs.
+ * A minimal WebAssembly binary writer: just the sections and opcodes the decimator and FM operator
+ * kernels need.
  *
  * Why hand-encode rather than assemble WAT with `wabt`: the kernel is specialised to the filter
  * (every tap's load offset is an immediate), so it is generated from the taps anyway; emitting the
@@ -61,13 +62,33 @@ export const simd = {
   v128Load: 0x00,
   v128Load32Splat: 0x09,
   v128Store: 0x0b,
+  v128Const: 0x0c,
+  i8x16Shuffle: 0x0d,
+  v128Xor: 0x51,
+  i32x4Shl: 0xab,
+  i64x2Add: 0xce,
   f32x4Add: 0xe4,
+  f32x4Sub: 0xe5,
   f32x4Mul: 0xe6,
+  f32x4ConvertI32x4S: 0xfa,
 } as const;
 
 /** Encodes a SIMD instruction with an optional memarg (align log2, offset). */
 export function simdOp(code: number, memarg?: readonly [number, number]): number[] {
   return [0xfd, ...uleb(code), ...(memarg ? [...uleb(memarg[0]), ...uleb(memarg[1])] : [])];
+}
+
+/** `v128.const` of four float32 lanes. */
+export function f32x4Const(lanes: readonly [number, number, number, number]): number[] {
+  return [...simdOp(simd.v128Const), ...new Uint8Array(Float32Array.from(lanes).buffer)];
+}
+
+/** `i8x16.shuffle` of the two v128 operands on the stack; `lanes` are 16 byte indices 0…31. */
+export function shuffleOp(lanes: readonly number[]): number[] {
+  if (lanes.length !== 16 || lanes.some((l) => !Number.isInteger(l) || l < 0 || l > 31)) {
+    throw new Error('shuffleOp: expected 16 byte indices 0…31');
+  }
+  return [...simdOp(simd.i8x16Shuffle), ...lanes];
 }
 
 /** A function body: locals as (count, type) runs, then code (without the final `end`). */

@@ -7,7 +7,10 @@ import type { Algorithm } from './algorithms.ts';
 import type { Patch } from './params.ts';
 import { type RenderOptions, RenderScratch, renderLength, renderVoice } from './render.ts';
 
-/** Reusable buffers for `renderNote`: the 48 kHz voice and the renderer's operator buffers. */
+/**
+ * Reusable buffers for `renderNote`: the 48 kHz voice and the renderer's operator buffers (in the
+ * operator kernel's memory: `dispose()` returns them).
+ */
 export class NoteScratch {
   readonly voice: Float32Array;
   readonly render: RenderScratch;
@@ -15,6 +18,10 @@ export class NoteScratch {
     const n = renderLength(opts);
     this.voice = new Float32Array(n);
     this.render = new RenderScratch(n);
+  }
+  /** Returns the operator buffers to the kernel; the scratch must not be used afterwards. */
+  dispose(): void {
+    this.render.dispose();
   }
 }
 
@@ -27,7 +34,13 @@ export class NoteScratch {
  *   the WAV writer clips and the generator counts such patches.
  */
 export function renderNote(patch: Patch, alg: Algorithm, opts: RenderOptions, scratch?: NoteScratch, out?: Float32Array): Float32Array {
-  const s = scratch && scratch.opts === opts ? scratch : new NoteScratch(opts);
-  renderVoice(patch, alg, opts, s.voice, s.render);
+  const temporary = !(scratch && scratch.opts === opts);
+  const s = temporary ? new NoteScratch(opts) : (scratch as NoteScratch);
+  try {
+    renderVoice(patch, alg, opts, s.voice, s.render);
+  } finally {
+    // Wasm memory is not JS-heap pressure, so a finaliser alone could let it grow for long.
+    if (temporary) s.dispose();
+  }
   return decimate3(s.voice, out);
 }

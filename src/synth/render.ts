@@ -3,15 +3,18 @@
  * shaped by the linear ADSR, at the render rate (48 kHz by default).
  *
  * Two renderers share one definition of the voice:
- * - `renderVoice`, the production path: one tight loop per operator over the whole note (an
- *   operator's output depends only on its inputs' outputs at the same sample, so each loop is
- *   independent and JIT-friendly), sine by table lookup, phase accumulated in float64.
+ * - `renderVoice`, the production path: one kernel pass per operator over the whole note (an
+ *   operator's output depends only on its inputs' outputs at the same sample, so each pass is
+ *   independent and vectorises across time): `dsp/fm-kernel.ts`, WebAssembly SIMD where
+ *   available (polynomial sine, 64-bit fixed-point phase), else the sine table in JS. DX7
+ *   self-feedback is sequential by nature and always runs in JS.
  * - `renderVoiceReference`, sample by sample with `Math.sin` and phases computed in closed form:
  *   slow, obviously correct, the truth the fast path is tested against. It also serves the
  *   algorithms whose feedback runs through a loop of operators (DX7 4 and 6), which cannot be
  *   rendered one operator at a time.
  */
-import { SINE_TABLE, SINE_TABLE_MASK, SINE_TABLE_OFFSET, SINE_TABLE_SIZE, TABLE_UNITS_PER_RAD, tableSin } from '../dsp/sine-table.ts';
+import { defaultFmKernel, type FmBuffer, type FmKernel, MOD_UNITS_PER_RAD } from '../dsp/fm-kernel.ts';
+import { TABLE_UNITS_PER_RAD, tableSin } from '../dsp/sine-table.ts';
 import { type Algorithm, OPERATOR_COUNT } from './algorithms.ts';
 import { adsrLevel, applyAdsrInPlace } from './envelope.ts';
 import { MODULATOR_COUNT, type Patch } from './params.ts';
@@ -72,17 +75,63 @@ function checkOptions(alg: Algorithm, opts: RenderOptions): void {
   if (!(opts.sampleRate > 0) || !(opts.durationSec > 0)) throw new Error('sample rate and duration must be positive');
 }
 
-/** Reusable buffers for `renderVoice`, so that a worker rendering thousands of patches allocates once. */
+/**
+ * Reusable buffers for `renderVoice`, so that a worker rendering thousands of patches allocates
+ * once. They live in an operator kernel's memory (wasm memory for the SIMD kernel), where the
+ * kernel reads and writes them without copies. Call `dispose()` when done; a scratch that is
+ * garbage-collected undisposed is released by a finaliser.
+ */
 export class RenderScratch {
-  /** Per-operator output buffers, each [length]. */
-  readonly ops: Float32Array[];
-  /** Sum of several modulation inputs, [length]. */
-  readonly sum: Float32Array;
-  constructor(readonly length: number) {
-    this.ops = Array.from({ length: OPERATOR_COUNT }, () => new Float32Array(length));
-    this.sum = new Float32Array(length);
+  /** The kernel that owns the buffers and runs the operator passes. */
+  readonly kernel: FmKernel;
+  /** Per-operator output buffers (modulators: phase offsets in half-cycles), each [length]. */
+  readonly opBuffers: readonly FmBuffer[];
+  /** The carrier mix, [length]. */
+  readonly mixBuffer: FmBuffer;
+  private disposed = false;
+  /**
+   * @param length samples per buffer.
+   * @param kernel operator kernel (default: the process-wide one, WebAssembly SIMD if available).
+   */
+  constructor(
+    readonly length: number,
+    kernel: FmKernel = defaultFmKernel(),
+  ) {
+    this.kernel = kernel;
+    this.opBuffers = Object.freeze(Array.from({ length: OPERATOR_COUNT }, () => kernel.alloc(length)));
+    this.mixBuffer = kernel.alloc(length);
+    scratchFinalizer.register(this, { kernel, buffers: [...this.opBuffers, this.mixBuffer] }, this);
+  }
+  /**
+   * Views of the per-operator buffers, each [length]. Valid until the kernel next allocates
+   * (its memory may grow); take fresh ones after.
+   */
+  get ops(): Float32Array[] {
+    this.check();
+    return this.opBuffers.map((b) => this.kernel.view(b));
+  }
+  /** View of the carrier mix, [length]; same validity as `ops`. */
+  get mix(): Float32Array {
+    this.check();
+    return this.kernel.view(this.mixBuffer);
+  }
+  /** Returns the buffers to the kernel. The scratch must not be used afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    scratchFinalizer.unregister(this);
+    for (const b of this.opBuffers) this.kernel.free(b);
+    this.kernel.free(this.mixBuffer);
+  }
+  /** @internal */
+  check(): void {
+    if (this.disposed) throw new Error('RenderScratch used after dispose()');
   }
 }
+
+const scratchFinalizer = new FinalizationRegistry<{ kernel: FmKernel; buffers: FmBuffer[] }>(({ kernel, buffers }) => {
+  for (const b of buffers) kernel.free(b);
+});
 
 /**
  * Renders one voice at `opts.sampleRate`: operators, carrier mix (divided by the number of
@@ -102,6 +151,9 @@ export function renderVoice(patch: Patch, alg: Algorithm, opts: RenderOptions, o
  * The voice before its envelope: operators and carrier mix only (for tests against closed forms,
  * and for callers that shape the amplitude themselves).
  *
+ * @param out optional output buffer of `renderLength(opts)` samples.
+ * @param scratch optional reusable buffers of the same length (otherwise temporary ones are
+ *   taken from the default kernel and returned before this returns).
  * @returns shape [renderLength(opts)], float in [-1, 1].
  */
 export function renderOscillators(patch: Patch, alg: Algorithm, opts: RenderOptions, out?: Float32Array, scratch?: RenderScratch): Float32Array {
@@ -114,122 +166,32 @@ export function renderOscillators(patch: Patch, alg: Algorithm, opts: RenderOpti
     for (let i = 0; i < n; i++) mix[i] = voice[i];
     return mix;
   }
-  const work = scratch && scratch.length === n ? scratch : new RenderScratch(n);
-  const freqs = operatorFrequencies(patch);
-  const amps = operatorAmplitudes(patch, alg);
-  const carrierGain = 1 / alg.carriers.length;
-  mix.fill(0);
-  for (const op of alg.order) {
-    const isCarrier = alg.carriers.includes(op);
-    // Modulators store their output in sine-table units (β · units/rad), so that a carrier adds
-    // its inputs to its phase without a multiply; carriers add gain · sin into the mix.
-    const scale = isCarrier ? carrierGain : amps[op] * TABLE_UNITS_PER_RAD;
-    const dst = isCarrier ? mix : work.ops[op];
-    const ins = alg.inputs[op];
-    let mod: Float32Array | null = null;
-    if (ins.length === 1) mod = work.ops[ins[0]];
-    else if (ins.length > 1) {
-      mod = work.sum;
-      mod.set(work.ops[ins[0]]);
-      for (let k = 1; k < ins.length; k++) {
-        const src = work.ops[ins[k]];
-        for (let i = 0; i < n; i++) mod[i] += src[i];
-      }
+  const temporary = !(scratch && scratch.length === n);
+  const work = temporary ? new RenderScratch(n) : (scratch as RenderScratch);
+  work.check();
+  try {
+    const kernel = work.kernel;
+    const freqs = operatorFrequencies(patch);
+    const amps = operatorAmplitudes(patch, alg);
+    const carrierGain = 1 / alg.carriers.length;
+    let mixWritten = false;
+    for (const op of alg.order) {
+      const isCarrier = alg.carriers.includes(op);
+      // Modulators store their output as a phase offset in the kernel's units (β · units/rad),
+      // so that whatever they modulate adds its inputs to its phase without a multiply; carriers
+      // add gain · sin into the mix, the first one overwriting it (no separate clearing pass).
+      const scale = isCarrier ? carrierGain : amps[op] * MOD_UNITS_PER_RAD;
+      const dst = isCarrier ? work.mixBuffer : work.opBuffers[op];
+      const mods = alg.inputs[op].map((src) => work.opBuffers[src]);
+      const fbRad = alg.feedback && alg.feedback.from === op ? feedbackDepthRad(opts.feedback) : 0;
+      kernel.operator(dst, isCarrier && mixWritten, mods, freqs[op] / opts.sampleRate, scale, fbRad);
+      if (isCarrier) mixWritten = true;
     }
-    const fbDepth = alg.feedback && alg.feedback.from === op ? feedbackDepthRad(opts.feedback) : 0;
-    operatorLoop(dst, isCarrier, mod, freqs[op], opts.sampleRate, scale, fbDepth * TABLE_UNITS_PER_RAD);
+    mix.set(kernel.view(work.mixBuffer));
+  } finally {
+    if (temporary) work.dispose();
   }
   return mix;
-}
-
-/**
- * One operator over the whole note. Phase in table units, float64, wrapped every sample.
- *
- * @param dst output [n]: overwritten, or accumulated into when `accumulate` (carriers share the mix).
- * @param mod phase modulation in table units [n], or null.
- * @param fbUnits self-feedback depth in table units per unit of fed-back sine (0: none).
- */
-function operatorLoop(
-  dst: Float32Array,
-  accumulate: boolean,
-  mod: Float32Array | null,
-  freqHz: number,
-  sampleRate: number,
-  scale: number,
-  fbUnits: number,
-): void {
-  const n = dst.length;
-  const T = SINE_TABLE;
-  const N = SINE_TABLE_SIZE;
-  const M = SINE_TABLE_MASK;
-  const OFF = SINE_TABLE_OFFSET;
-  // The increment is wrapped to one cycle first: a frequency above the render rate aliases
-  // exactly as the sampled continuous-time operator would.
-  let inc = ((freqHz / sampleRate) % 1) * N;
-  if (inc < 0) inc += N;
-  let ph = 0;
-  if (fbUnits !== 0) {
-    // DX7 feedback: the operator's own last two (unit) outputs, averaged, delayed by one sample.
-    const half = 0.5 * fbUnits;
-    let s1 = 0;
-    let s2 = 0;
-    for (let i = 0; i < n; i++) {
-      const x = ph + (mod ? mod[i] : 0) + half * (s1 + s2) + OFF;
-      const k = x | 0;
-      const j = k & M;
-      const a = T[j];
-      const s = a + (x - k) * (T[j + 1] - a);
-      s2 = s1;
-      s1 = s;
-      dst[i] = accumulate ? dst[i] + scale * s : scale * s;
-      ph += inc;
-      if (ph >= N) ph -= N;
-    }
-    return;
-  }
-  // The four branch-free variants below differ only in whether a modulation input is read and
-  // whether the output accumulates; splitting them keeps the inner loop minimal.
-  if (mod === null && !accumulate) {
-    for (let i = 0; i < n; i++) {
-      const x = ph + OFF;
-      const k = x | 0;
-      const j = k & M;
-      const a = T[j];
-      dst[i] = scale * (a + (x - k) * (T[j + 1] - a));
-      ph += inc;
-      if (ph >= N) ph -= N;
-    }
-  } else if (mod === null) {
-    for (let i = 0; i < n; i++) {
-      const x = ph + OFF;
-      const k = x | 0;
-      const j = k & M;
-      const a = T[j];
-      dst[i] += scale * (a + (x - k) * (T[j + 1] - a));
-      ph += inc;
-      if (ph >= N) ph -= N;
-    }
-  } else if (!accumulate) {
-    for (let i = 0; i < n; i++) {
-      const x = ph + mod[i] + OFF;
-      const k = x | 0;
-      const j = k & M;
-      const a = T[j];
-      dst[i] = scale * (a + (x - k) * (T[j + 1] - a));
-      ph += inc;
-      if (ph >= N) ph -= N;
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      const x = ph + mod[i] + OFF;
-      const k = x | 0;
-      const j = k & M;
-      const a = T[j];
-      dst[i] += scale * (a + (x - k) * (T[j + 1] - a));
-      ph += inc;
-      if (ph >= N) ph -= N;
-    }
-  }
 }
 
 /** Options of the reference renderer. */
