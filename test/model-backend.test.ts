@@ -207,6 +207,31 @@ describe(`wasm training kernels and conv gradients`, () => {
     });
   }
 
+  for (const [shape, axis, keepDims] of [
+    [[3, 1601, 5], [0, 1], false],
+    [[1, 4099, 3], [1, 0], true],
+    [[4097, 7], 0, false],
+    [[2, 3000, 2, 3], [0, 1], true],
+    [[2, 4, 3], [0, 1], false], // short: falls through to wasm's own Sum
+  ] as Array<[number[], number | number[], boolean]>) {
+    test(`Sum over leading axes ${JSON.stringify(shape)} axis ${JSON.stringify(axis)} keepDims=${keepDims}`, async () => {
+      const x = randArray(shape.reduce((p, q) => p * q, 1));
+      const run = (): { values: Float32Array; shape: number[] } =>
+        tf.tidy(() => {
+          const y = tf.sum(tf.tensor(Float32Array.from(x), shape), axis, keepDims);
+          return { values: y.dataSync() as Float32Array, shape: y.shape };
+        });
+      const wasm = await on('wasm', run);
+      const cpu = await on('cpu', run);
+      assert.deepEqual(wasm.shape, cpu.shape);
+      expectClose(relMaxError(wasm.values, cpu.values), 0, { atol: 1e-5 }, 'sum, wasm vs cpu');
+      const cols = wasm.values.length;
+      let ref = 0;
+      for (let i = 0; i < x.length; i += cols) ref += x[i] as number;
+      expectClose(wasm.values[0] as number, ref, { atol: 1e-5 * Math.sqrt(x.length / cols) + 1e-6 }, 'sum vs float64');
+    });
+  }
+
   test('causal conv: output t ignores inputs after t; gradients match cpu', async () => {
     const [n, len, c, k, f, d] = [2, 41, 3, 3, 4, 4];
     const x = randArray(n * len * c);

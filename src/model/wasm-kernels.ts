@@ -10,6 +10,9 @@
  *   phase (see {@link conv1dBackpropInput}); other shapes fall through to wasm's kernel.
  * - `BatchMatMul` with `transposeA`/`transposeB` (Dense backprop): wasm's transposed product is
  *   5–14× slower than its plain one; we transpose first, then multiply plainly.
+ * - `Sum` over leading axes (bias gradients: [N, T, C] summed to [C]): wasm transposes, then
+ *   reduces on one thread (≈ 80 ms for the paper's first layer); a product with a row of ones runs
+ *   in XNNPACK (≈ 11 ms).
  *
  * Kernels are written against kernel functions, not ops, as tfjs's own composite kernels are:
  * nothing here touches the engine's tape or tensor count, and every intermediate is disposed.
@@ -216,6 +219,19 @@ function batchMatMulTransposed(r: KernelRunner, a: Info, b: Info, attrs: tf.Batc
   return r.run(tf.BatchMatMul, { a: a2, b: b2 }, { transposeA: false, transposeB: false });
 }
 
+/** Below this many summed rows the plain wasm Sum is as fast; ones·X only pays off for long reductions. */
+const SUM_BY_MATMUL_MIN_ROWS = 4096;
+
+/** Σ over the leading `k` axes of x as ones[1, R] · x[R, T]; result shaped for `keepDims`. */
+function sumLeadingAxes(r: KernelRunner, x: Info, k: number, keepDims: boolean): Info {
+  const rows = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
+  const trailing = x.shape.slice(k);
+  const cols = trailing.reduce((a, b) => a * b, 1);
+  const ones = r.run(tf.Fill, {}, { shape: [1, rows], value: 1, dtype: 'float32' });
+  const total = r.matMul(ones, r.reshape(x, [rows, cols]));
+  return r.reshape(total, keepDims ? [...Array<number>(k).fill(1), ...trailing] : trailing);
+}
+
 let installed = false;
 
 /**
@@ -228,7 +244,7 @@ export function installWasmTrainingKernels(): void {
   if (installed) return;
   assertTfjsVersion();
   const originals = new Map<string, tf.KernelConfig>();
-  for (const name of [tf.Conv2DBackpropInput, tf.BatchMatMul]) {
+  for (const name of [tf.Conv2DBackpropInput, tf.BatchMatMul, tf.Sum]) {
     const config = tf.getKernel(name, 'wasm');
     if (config === undefined) throw new Error(`fmmatch: wasm kernel ${name} not found; is tfjs-backend-wasm loaded?`);
     originals.set(name, config);
@@ -289,6 +305,21 @@ export function installWasmTrainingKernels(): void {
       if (!a.transposeA && !a.transposeB) return null;
       return batchMatMulTransposed(r, input(inputs, 'a'), input(inputs, 'b'), a);
     }, matMul),
+  });
+
+  const sum = originals.get(tf.Sum) as tf.KernelConfig;
+  tf.unregisterKernel(tf.Sum, 'wasm');
+  tf.registerKernel({
+    ...sum,
+    kernelFunc: wrap((r, inputs, attrs) => {
+      const x = input(inputs, 'x');
+      const a = attrs as unknown as tf.SumAttrs;
+      if (x.dtype !== 'float32' || x.shape.length < 2) return null;
+      const axes = tf.util.parseAxisParam(a.axis, x.shape).sort((p, q) => p - q);
+      const leading = axes.every((ax, i) => ax === i) && axes.length < x.shape.length;
+      const rows = x.shape.slice(0, axes.length).reduce((p, q) => p * q, 1);
+      return leading && rows >= SUM_BY_MATMUL_MIN_ROWS ? sumLeadingAxes(r, x, axes.length, a.keepDims) : null;
+    }, sum),
   });
   installed = true;
 }
