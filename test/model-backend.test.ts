@@ -9,6 +9,7 @@ import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendInfo } from '../src/model/backend.ts';
 import { causalConv1d } from '../src/model/conv-grads.ts';
+import { assertTfjsVersion } from '../src/model/wasm-kernels.ts';
 import { buildPaperCnn } from '../src/model/cnn.ts';
 import { buildTcn } from '../src/model/tcn.ts';
 import { expectClose } from './helpers.ts';
@@ -259,6 +260,18 @@ describe(`wasm training kernels and conv gradients`, () => {
     const cpu = await on('cpu', () => run(x));
     expectClose(relMaxError(base.dx, cpu.dx), 0, { atol: 1e-5 }, 'causal dx, wasm vs cpu');
     expectClose(relMaxError(base.dw, cpu.dw), 0, { atol: 1e-5 }, 'causal dw, wasm vs cpu');
+  });
+
+  test('a different tfjs version is refused with a clear error', () => {
+    assert.doesNotThrow(() => assertTfjsVersion());
+    assert.throws(() => assertTfjsVersion({ '@tensorflow/tfjs-core': '4.23.0' }), /tfjs-core is 4\.23\.0, but .* written for 4\.22\.0/);
+  });
+
+  test('asking for a native backend that is not installed fails clearly', async (t) => {
+    const present = await (await import('../src/model/backend.ts')).availableBackends();
+    if (present.includes('tensorflow')) return t.skip('tfjs-node is installed here');
+    await assert.rejects(initBackend({ backend: 'tensorflow' }), /needs @tensorflow\/tfjs-node, which is not installed/);
+    await tf.setBackend('wasm');
   });
 
   test('backend info reports wasm and its threads', () => {

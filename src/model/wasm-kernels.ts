@@ -27,8 +27,12 @@ export const SUPPORTED_TFJS_VERSION = '4.22.0';
  * kernels and workarounds in `src/model/` were written for: they rely on kernel attribute layouts
  * and on internals of the wasm bundle that tfjs does not promise to keep.
  */
-export function assertTfjsVersion(): void {
-  const found = { '@tensorflow/tfjs-core': tf.version_core, '@tensorflow/tfjs-backend-wasm': tfwasm.version_wasm };
+export function assertTfjsVersion(
+  found: Readonly<Record<string, string>> = {
+    '@tensorflow/tfjs-core': tf.version_core,
+    '@tensorflow/tfjs-backend-wasm': tfwasm.version_wasm,
+  },
+): void {
   for (const [pkg, version] of Object.entries(found)) {
     if (version !== SUPPORTED_TFJS_VERSION) {
       throw new Error(
