@@ -9,6 +9,7 @@ import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendInfo } from '../src/model/backend.ts';
 import { causalConv1d } from '../src/model/conv-grads.ts';
+import { assertTfjsVersion } from '../src/model/wasm-kernels.ts';
 import { buildPaperCnn } from '../src/model/cnn.ts';
 import { buildTcn } from '../src/model/tcn.ts';
 import { expectClose } from './helpers.ts';
@@ -207,6 +208,31 @@ describe(`wasm training kernels and conv gradients`, () => {
     });
   }
 
+  for (const [shape, axis, keepDims] of [
+    [[3, 1601, 5], [0, 1], false],
+    [[1, 4099, 3], [1, 0], true],
+    [[4097, 7], 0, false],
+    [[2, 3000, 2, 3], [0, 1], true],
+    [[2, 4, 3], [0, 1], false], // short: falls through to wasm's own Sum
+  ] as Array<[number[], number | number[], boolean]>) {
+    test(`Sum over leading axes ${JSON.stringify(shape)} axis ${JSON.stringify(axis)} keepDims=${keepDims}`, async () => {
+      const x = randArray(shape.reduce((p, q) => p * q, 1));
+      const run = (): { values: Float32Array; shape: number[] } =>
+        tf.tidy(() => {
+          const y = tf.sum(tf.tensor(Float32Array.from(x), shape), axis, keepDims);
+          return { values: y.dataSync() as Float32Array, shape: y.shape };
+        });
+      const wasm = await on('wasm', run);
+      const cpu = await on('cpu', run);
+      assert.deepEqual(wasm.shape, cpu.shape);
+      expectClose(relMaxError(wasm.values, cpu.values), 0, { atol: 1e-5 }, 'sum, wasm vs cpu');
+      const cols = wasm.values.length;
+      let ref = 0;
+      for (let i = 0; i < x.length; i += cols) ref += x[i] as number;
+      expectClose(wasm.values[0] as number, ref, { atol: 1e-5 * Math.sqrt(x.length / cols) + 1e-6 }, 'sum vs float64');
+    });
+  }
+
   test('causal conv: output t ignores inputs after t; gradients match cpu', async () => {
     const [n, len, c, k, f, d] = [2, 41, 3, 3, 4, 4];
     const x = randArray(n * len * c);
@@ -234,6 +260,18 @@ describe(`wasm training kernels and conv gradients`, () => {
     const cpu = await on('cpu', () => run(x));
     expectClose(relMaxError(base.dx, cpu.dx), 0, { atol: 1e-5 }, 'causal dx, wasm vs cpu');
     expectClose(relMaxError(base.dw, cpu.dw), 0, { atol: 1e-5 }, 'causal dw, wasm vs cpu');
+  });
+
+  test('a different tfjs version is refused with a clear error', () => {
+    assert.doesNotThrow(() => assertTfjsVersion());
+    assert.throws(() => assertTfjsVersion({ '@tensorflow/tfjs-core': '4.23.0' }), /tfjs-core is 4\.23\.0, but .* written for 4\.22\.0/);
+  });
+
+  test('asking for a native backend that is not installed fails clearly', async (t) => {
+    const present = await (await import('../src/model/backend.ts')).availableBackends();
+    if (present.includes('tensorflow')) return t.skip('tfjs-node is installed here');
+    await assert.rejects(initBackend({ backend: 'tensorflow' }), /needs @tensorflow\/tfjs-node, which is not installed/);
+    await tf.setBackend('wasm');
   });
 
   test('backend info reports wasm and its threads', () => {

@@ -10,6 +10,8 @@
  *   phase (see {@link conv1dBackpropInput}); other shapes fall through to wasm's kernel.
  * - `BatchMatMul` with `transposeA`/`transposeB` (Dense backprop): wasm's transposed product is
  *   5–14× slower than its plain one; we transpose first, then multiply plainly.
+ * - `Sum` over leading axes (bias gradients: [N, T, C] summed to [C]): wasm transposes, then
+ *   reduces (≈ 80 ms for the paper's first layer); one pass over the heap in JS takes ≈ 15 ms.
  *
  * Kernels are written against kernel functions, not ops, as tfjs's own composite kernels are:
  * nothing here touches the engine's tape or tensor count, and every intermediate is disposed.
@@ -25,8 +27,12 @@ export const SUPPORTED_TFJS_VERSION = '4.22.0';
  * kernels and workarounds in `src/model/` were written for: they rely on kernel attribute layouts
  * and on internals of the wasm bundle that tfjs does not promise to keep.
  */
-export function assertTfjsVersion(): void {
-  const found = { '@tensorflow/tfjs-core': tf.version_core, '@tensorflow/tfjs-backend-wasm': tfwasm.version_wasm };
+export function assertTfjsVersion(
+  found: Readonly<Record<string, string>> = {
+    '@tensorflow/tfjs-core': tf.version_core,
+    '@tensorflow/tfjs-backend-wasm': tfwasm.version_wasm,
+  },
+): void {
   for (const [pkg, version] of Object.entries(found)) {
     if (version !== SUPPORTED_TFJS_VERSION) {
       throw new Error(
@@ -216,6 +222,35 @@ function batchMatMulTransposed(r: KernelRunner, a: Info, b: Info, attrs: tf.Batc
   return r.run(tf.BatchMatMul, { a: a2, b: b2 }, { transposeA: false, transposeB: false });
 }
 
+/** Below this many summed rows wasm's own Sum is as fast. */
+const SUM_LEADING_MIN_ROWS = 4096;
+
+/** The parts of BackendWasm used by {@link sumLeadingAxes} (tfjs does not export its type). */
+interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): Info;
+  typedArrayFromHeap(t: Info): Float32Array;
+}
+
+/**
+ * Σ over the leading `k` axes of float32 x, read in place from the wasm heap, accumulated in
+ * float64 column by column. One pass over memory; no transpose (wasm's Sum transposes the summed
+ * axes last first) and no XNNPACK operator (whose weight packing would copy x again).
+ */
+function sumLeadingAxes(backend: WasmHeapBackend, x: Info, k: number, keepDims: boolean): Info {
+  const rows = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
+  const trailing = x.shape.slice(k);
+  const cols = trailing.reduce((a, b) => a * b, 1);
+  const acc = new Float64Array(cols);
+  const xs = backend.typedArrayFromHeap(x);
+  for (let r = 0, o = 0; r < rows; r++, o += cols) {
+    for (let c = 0; c < cols; c++) acc[c] = (acc[c] as number) + (xs[o + c] as number);
+  }
+  const out = backend.makeOutput(keepDims ? [...Array<number>(k).fill(1), ...trailing] : trailing, 'float32');
+  // Views of the heap must be taken after makeOutput: allocation may grow (and move) the heap.
+  backend.typedArrayFromHeap(out).set(acc);
+  return out;
+}
+
 let installed = false;
 
 /**
@@ -228,7 +263,7 @@ export function installWasmTrainingKernels(): void {
   if (installed) return;
   assertTfjsVersion();
   const originals = new Map<string, tf.KernelConfig>();
-  for (const name of [tf.Conv2DBackpropInput, tf.BatchMatMul]) {
+  for (const name of [tf.Conv2DBackpropInput, tf.BatchMatMul, tf.Sum]) {
     const config = tf.getKernel(name, 'wasm');
     if (config === undefined) throw new Error(`fmmatch: wasm kernel ${name} not found; is tfjs-backend-wasm loaded?`);
     originals.set(name, config);
@@ -238,11 +273,11 @@ export function installWasmTrainingKernels(): void {
   }
 
   const wrap =
-    (body: (r: KernelRunner, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => Info | null, fallback?: tf.KernelConfig) =>
+    (body: (r: KernelRunner, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap, backend: object) => Info | null, fallback?: tf.KernelConfig) =>
     (params: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap }): Info | Info[] => {
       const r = new KernelRunner(params.backend as tf.KernelBackend, originals);
       try {
-        const out = body(r, params.inputs, params.attrs ?? {});
+        const out = body(r, params.inputs, params.attrs ?? {}, params.backend);
         if (out === null) {
           r.abandon();
           if (fallback === undefined) throw new Error('no fallback kernel');
@@ -289,6 +324,21 @@ export function installWasmTrainingKernels(): void {
       if (!a.transposeA && !a.transposeB) return null;
       return batchMatMulTransposed(r, input(inputs, 'a'), input(inputs, 'b'), a);
     }, matMul),
+  });
+
+  const sum = originals.get(tf.Sum) as tf.KernelConfig;
+  tf.unregisterKernel(tf.Sum, 'wasm');
+  tf.registerKernel({
+    ...sum,
+    kernelFunc: wrap((_r, inputs, attrs, backend) => {
+      const x = input(inputs, 'x');
+      const a = attrs as unknown as tf.SumAttrs;
+      if (x.dtype !== 'float32' || x.shape.length < 2) return null;
+      const axes = tf.util.parseAxisParam(a.axis, x.shape).sort((p, q) => p - q);
+      const leading = axes.every((ax, i) => ax === i) && axes.length < x.shape.length;
+      const rows = x.shape.slice(0, axes.length).reduce((p, q) => p * q, 1);
+      return leading && rows >= SUM_LEADING_MIN_ROWS ? sumLeadingAxes(backend as unknown as WasmHeapBackend, x, axes.length, a.keepDims) : null;
+    }, sum),
   });
   installed = true;
 }
