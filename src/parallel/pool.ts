@@ -46,52 +46,119 @@ export interface PoolOptions<R> {
   readonly signal?: AbortSignal;
 }
 
+/** A task with the buffers to transfer (not copy) to the worker. */
+export interface Transferable<T> {
+  readonly task: T;
+  readonly transfer: ArrayBuffer[];
+}
+
 /**
- * Runs `tasks` on a pool of workers. Rejects with the first worker error (after stopping the
- * others); resolves when every task has a result or the signal aborted.
+ * A pool of workers kept alive across several `run` calls (the evaluator feeds it chunk after
+ * chunk; starting a worker costs ~0.3 s of module loading).
+ */
+export class WorkerPool<T, R> {
+  private readonly workers: Worker[];
+  private failure: Error | null = null;
+  private current: { reject: (e: Error) => void } | null = null;
+
+  constructor(moduleUrl: URL, workerData: unknown, count: number) {
+    this.workers = Array.from({ length: Math.max(1, count) }, () => {
+      const w = startWorker(moduleUrl, workerData);
+      w.on('error', (e) => this.fail(e));
+      w.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`a worker exited with code ${code}`));
+      });
+      return w;
+    });
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    this.current?.reject(e);
+  }
+
+  /** Number of workers. */
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /**
+   * Runs tasks in chunks on the workers; `onResult` sees every result in completion order.
+   * Rejects with the first worker error; stops handing out chunks when `signal` aborts.
+   */
+  run(tasks: readonly (T | Transferable<T>)[], chunkSize: number, onResult: (r: R) => void, signal?: AbortSignal): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (tasks.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let next = 0;
+      let busy = 0;
+      let done = false;
+      const finish = (e?: Error): void => {
+        if (done) return;
+        done = true;
+        this.current = null;
+        for (const w of this.workers) w.removeAllListeners('message');
+        if (e) reject(e);
+        else resolve();
+      };
+      this.current = { reject: (e) => finish(e) };
+      const feed = (w: Worker): void => {
+        if (next >= tasks.length || signal?.aborted) {
+          if (busy === 0) finish();
+          return;
+        }
+        const chunk = tasks.slice(next, next + chunkSize);
+        next += chunk.length;
+        busy++;
+        const plain: T[] = [];
+        const transfer: ArrayBuffer[] = [];
+        for (const t of chunk) {
+          if (t !== null && typeof t === 'object' && 'transfer' in (t as object) && 'task' in (t as object)) {
+            plain.push((t as Transferable<T>).task);
+            transfer.push(...(t as Transferable<T>).transfer);
+          } else plain.push(t as T);
+        }
+        w.postMessage({ kind: 'tasks', tasks: plain } satisfies ToWorker<T>, transfer);
+      };
+      for (const w of this.workers) {
+        w.on('message', (msg: FromWorker<R>) => {
+          busy--;
+          if (msg.kind === 'error') {
+            finish(new Error(msg.message));
+            return;
+          }
+          try {
+            for (const r of msg.results) onResult(r);
+          } catch (e) {
+            finish(e as Error);
+            return;
+          }
+          feed(w);
+          if (busy === 0 && (next >= tasks.length || signal?.aborted)) finish();
+        });
+      }
+      for (const w of this.workers) feed(w);
+    });
+  }
+
+  /** Stops the workers. */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * Runs `tasks` on a pool of workers started for this call. Rejects with the first worker error
+ * (after stopping the others); resolves when every task has a result or the signal aborted.
  */
 export async function runPool<T, R>(tasks: readonly T[], opts: PoolOptions<R>): Promise<void> {
   if (tasks.length === 0) return;
   const count = Math.max(1, Math.min(opts.workers, Math.ceil(tasks.length / opts.chunkSize)));
-  let next = 0;
-  const takeChunk = (): T[] | null => {
-    if (next >= tasks.length || opts.signal?.aborted) return null;
-    const chunk = tasks.slice(next, next + opts.chunkSize);
-    next += chunk.length;
-    return chunk;
-  };
-  const workers: Worker[] = [];
+  const pool = new WorkerPool<T, R>(opts.moduleUrl, opts.workerData, count);
   try {
-    await Promise.all(
-      Array.from({ length: count }, () => {
-        const w = startWorker(opts.moduleUrl, opts.workerData);
-        workers.push(w);
-        return new Promise<void>((resolve, reject) => {
-          const feed = (): void => {
-            const chunk = takeChunk();
-            if (chunk === null) {
-              w.postMessage(null satisfies ToWorker<T>);
-              resolve();
-            } else w.postMessage({ kind: 'tasks', tasks: chunk } satisfies ToWorker<T>);
-          };
-          w.on('message', (msg: FromWorker<R>) => {
-            if (msg.kind === 'error') {
-              reject(new Error(msg.message));
-              return;
-            }
-            for (const r of msg.results) opts.onResult(r);
-            feed();
-          });
-          w.on('error', reject);
-          w.on('exit', (code) => {
-            if (code !== 0) reject(new Error(`a worker exited with code ${code}`));
-          });
-          feed();
-        });
-      }),
-    );
+    await pool.run(tasks, opts.chunkSize, opts.onResult, opts.signal);
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    await pool.close();
   }
 }
 
