@@ -1,0 +1,60 @@
+/**
+ * Resynthesis of one note and its distances (spec §4–6): the snapped patch rendered with the synth
+ * the model was trained on, compared with the note by FFT, STFT and log-mel distances, beside the
+ * sine-440 and pitched-sine baselines. Pure computation over typed arrays; the evaluator runs it
+ * in worker threads.
+ */
+import type { DatasetConfig } from '../dataset/config.ts';
+import { renderOptionsOf } from '../dataset/patch-file.ts';
+import { DistanceCalculator, type Distances } from '../features/distances.ts';
+import { getAlgorithm } from '../synth/algorithms.ts';
+import { NoteScratch, renderNote } from '../synth/note.ts';
+import { vectorToPatch } from '../synth/params.ts';
+import { pitchedSineBaseline, sine440Baseline } from './baselines.ts';
+import type { DistanceSet, SystemName } from './types.ts';
+
+/** One note to evaluate. */
+export interface NoteEvalTask {
+  /** Position of the note in the run (results come back in completion order). */
+  readonly index: number;
+  /** MIDI pitch from the metadata (the pitched baseline's frequency). */
+  readonly pitch: number;
+  /** The note, 16 kHz, [64000]. */
+  readonly audio: Float32Array;
+  /** Snapped parameters per resynthesis system, PARAM_SPECS order and units. */
+  readonly snapped: Partial<Record<SystemName, readonly number[]>>;
+}
+
+/** Distances per system for one note. */
+export interface NoteEvalResult {
+  readonly index: number;
+  readonly distances: Partial<Record<SystemName, DistanceSet>>;
+}
+
+/** Our report names for the feature layer's distances. */
+export function toDistanceSet(d: Distances): DistanceSet {
+  return { fft: d.fft, stft: d.stft, logmel: d.logMel, logmel_normalized: d.logMelNormalized };
+}
+
+/** Renders a snapped 15-vector with a model's synth config: 16 kHz, [64000]. */
+export function renderSnapped(synth: DatasetConfig, snapped: readonly number[], scratch?: NoteScratch): Float32Array {
+  return renderNote(vectorToPatch(snapped), getAlgorithm(synth.algorithm), renderOptionsOf(synth), scratch);
+}
+
+/** The per-note evaluator (buffers and plans built once per worker). */
+export function makeNoteEvaluator(synth: DatasetConfig): (task: NoteEvalTask) => NoteEvalResult {
+  const calc = new DistanceCalculator();
+  const opts = renderOptionsOf(synth);
+  const scratch = new NoteScratch(opts);
+  const sine440 = sine440Baseline(synth.sampleRate, Math.round(synth.durationSec * synth.sampleRate));
+  return (task) => {
+    const ref = calc.prepareReference(task.audio);
+    const distances: Partial<Record<SystemName, DistanceSet>> = {};
+    for (const [system, params] of Object.entries(task.snapped) as [SystemName, number[]][]) {
+      distances[system] = toDistanceSet(calc.compare(ref, renderSnapped(synth, params, scratch)));
+    }
+    distances.sine440 = toDistanceSet(calc.compare(ref, sine440));
+    distances.pitched = toDistanceSet(calc.compare(ref, pitchedSineBaseline(ref.signal, task.pitch, synth.sampleRate)));
+    return { index: task.index, distances };
+  };
+}
