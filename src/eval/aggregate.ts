@@ -4,6 +4,7 @@
  * improvement over each baseline (spec §6). Pure: no I/O, no clock, input never mutated.
  */
 import { NSYNTH_FAMILIES } from '../nsynth/types.ts';
+import { improvement } from './baselines.ts';
 import { BASELINES, METRICS, type Metric, type MetricStats, type NoteResult, type SummaryRow, type SystemName } from './types.ts';
 
 /** The group name of the row over all notes. */
@@ -36,19 +37,6 @@ export function metricStats(values: readonly number[]): MetricStats {
   let ss = 0;
   for (const v of values) ss += (v - mean) * (v - mean);
   return { mean, std: Math.sqrt(ss / (n - 1)), count: n };
-}
-
-/**
- * Improvement of a system over a baseline (spec §6, paper Tables 6–9): (baseline − system) /
- * baseline. 0.5334 means the system's distance is 53.34 % smaller; negative means worse.
- *
- * @param baselineMean mean distance of the baseline, > 0.
- * @param systemMean mean distance of the system.
- * @returns a fraction (not a percentage); NaN when the baseline mean is 0 or not finite.
- */
-export function improvement(baselineMean: number, systemMean: number): number {
-  if (!(baselineMean !== 0 && Number.isFinite(baselineMean))) return NaN;
-  return (baselineMean - systemMean) / baselineMean;
 }
 
 /**
