@@ -82,6 +82,17 @@ const METRIC_HEADINGS: Readonly<Record<Metric, string>> = {
   logmel_normalized: 'Log-mel normalized (dB / cell)',
 };
 
+/** The same headings broken where a narrow column should wrap. */
+const METRIC_HEADINGS_HTML: Readonly<Record<Metric, string>> = {
+  fft: 'FFT<br>distance',
+  stft: 'STFT<br>distance',
+  logmel: 'Log-mel<br>distance (dB)',
+  logmel_normalized: 'Log-mel normalized<br>(dB / cell)',
+};
+
+/** Short column headings (units given in the caption). */
+const METRIC_SHORT: Readonly<Record<Metric, string>> = { fft: 'FFT', stft: 'STFT', logmel: 'Log-mel', logmel_normalized: 'Log-mel normalized' };
+
 /** Metrics whose improvement is shown: the normalized log-mel's equals the raw one's (one constant divisor). */
 const IMPROVEMENT_METRICS: readonly Metric[] = ['fft', 'stft', 'logmel'];
 
@@ -104,6 +115,7 @@ h1 { font-size: 1.6rem; margin: .5rem 0 .25rem; } h2 { font-size: 1.25rem; margi
 h3 { font-size: 1.05rem; margin: 1.5rem 0 .5rem; }
 a { color: #0b5cad; }
 table { border-collapse: collapse; margin: .5rem 0 1.5rem; font-variant-numeric: tabular-nums; }
+.table-wrap { overflow-x: auto; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding: 0 0 .35rem; }
 caption small { font-weight: 400; color: #555; display: block; }
 th, td { padding: .3rem .65rem; border-bottom: 1px solid #e2e2e2; text-align: right; white-space: nowrap; }
@@ -115,7 +127,7 @@ tr.paper th, tr.paper td { color: #555; font-style: italic; background: #f7f7f7;
 .swatch { display: inline-block; width: .75em; height: .75em; margin-right: .4em; border-radius: 2px; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; margin: .5rem 0 1rem; }
 dl.facts dt { color: #555; } dl.facts dd { margin: 0; }
-.charts { display: flex; flex-wrap: wrap; gap: 1.25rem 2rem; align-items: flex-start; }
+.charts { display: flex; flex-wrap: wrap; gap: 1.25rem 1.5rem; align-items: flex-start; }
 svg.chart { font-family: inherit; max-width: 100%; height: auto; }
 .examples { display: grid; grid-template-columns: repeat(auto-fill, minmax(262px, 1fr)); gap: 1rem; }
 figure { margin: 0; padding: .5rem; border: 1px solid #ddd; border-radius: 4px; }
@@ -126,7 +138,9 @@ p.note, .note { color: #555; font-size: .9rem; }
 nav { font-size: .95rem; }
 `;
 
-function page(title: string, body: string): string {
+function page(title: string, rawBody: string): string {
+  // A wide table scrolls inside its own box on a narrow screen instead of widening the page.
+  const body = rawBody.replace(/<table>/g, '<div class="table-wrap"><table>').replace(/<\/table>/g, '</table></div>');
   return (
     `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<meta name="viewport" content="width=device-width, initial-scale=1">\n` +
     // No network at all: anything not inline is refused, which the browser test relies on.
@@ -147,7 +161,7 @@ function groupRows(summary: readonly SummaryRow[], group: string): SummaryRow[] 
 /** Table: mean ± sample std per system and metric, with the paper's comparable means beside. */
 function distanceTable(rows: readonly SummaryRow[], caption: string, withPaper: boolean): string {
   let h = `<table>\n<caption>${escapeHtml(caption)}<small>Mean ± sample standard deviation (n − 1) over the notes; lower is closer to the original. FFT and STFT distances are L2 norms of magnitude spectra of peak-normalized signals (spec §5).</small></caption>\n`;
-  h += `<thead><tr><th scope="col" class="text">System</th><th scope="col">Notes</th>${METRICS.map((m) => `<th scope="col">${escapeHtml(METRIC_HEADINGS[m])}</th>`).join('')}</tr></thead>\n<tbody>\n`;
+  h += `<thead><tr><th scope="col" class="text">System</th><th scope="col">Notes</th>${METRICS.map((m) => `<th scope="col">${METRIC_HEADINGS_HTML[m]}</th>`).join('')}</tr></thead>\n<tbody>\n`;
   for (const r of rows) {
     h += `<tr><th scope="row">${swatch(r.system)}${escapeHtml(SYSTEM_LABELS[r.system])}</th><td>${r.notes}</td>`;
     for (const m of METRICS) h += `<td>${formatNumber(r.stats[m].mean)} <span class="pm">± ${formatNumber(r.stats[m].std)}</span></td>`;
@@ -170,9 +184,9 @@ function distanceTable(rows: readonly SummaryRow[], caption: string, withPaper: 
 
 /** Table: improvement of each system over each baseline, with the paper's Table 6 figures. */
 function improvementTable(rows: readonly SummaryRow[], caption: string, withPaper: boolean): string {
-  const metricHeads = IMPROVEMENT_METRICS.map((m) => `<th scope="col">${escapeHtml(METRIC_HEADINGS[m].replace(/ \(.*\)$/, ''))}</th>`).join('');
+  const metricHeads = IMPROVEMENT_METRICS.map((m) => `<th scope="col">${METRIC_SHORT[m]}</th>`).join('');
   let h = `<table>\n<caption>${escapeHtml(caption)}<small>(baseline mean − system mean) / baseline mean, in %; higher is better, negative is worse than the baseline. The normalized log-mel improvement equals the log-mel one.</small></caption>\n`;
-  h += `<thead><tr><th scope="col" rowspan="2" class="text">System</th>${BASELINES.map((b) => `<th scope="colgroup" colspan="${IMPROVEMENT_METRICS.length}">over ${escapeHtml(SYSTEM_LABELS[b])}</th>`).join('')}</tr>\n`;
+  h += `<thead><tr><th scope="col" rowspan="2" class="text">System</th>${BASELINES.map((b) => `<th scope="colgroup" colspan="${IMPROVEMENT_METRICS.length}">over ${escapeHtml(SHORT_LABELS[b])}</th>`).join('')}</tr>\n`;
   h += `<tr>${BASELINES.map(() => metricHeads).join('')}</tr></thead>\n<tbody>\n`;
   for (const r of rows) {
     h += `<tr><th scope="row">${swatch(r.system)}${escapeHtml(SYSTEM_LABELS[r.system])}</th>`;
@@ -234,7 +248,7 @@ function indexPage(input: HtmlReportInput, summary: readonly SummaryRow[], famil
         }));
         b += groupedBarChartSvg({
           id: `chart-${baseline}-${m}`,
-          title: `${METRIC_HEADINGS[m].replace(/ \(.*\)$/, '')}: improvement over ${SHORT_LABELS[baseline]}`,
+          title: `${METRIC_SHORT[m]} improvement over ${SHORT_LABELS[baseline]}`,
           categories: families,
           series,
           format: (v) => formatPercent(v, 0),
@@ -257,8 +271,8 @@ function familyOverviewTable(summary: readonly SummaryRow[], families: readonly 
   let h = `<table>\n<caption>Improvement of the ${escapeHtml(SYSTEM_LABELS[main])} per family<small>In %, as in the overall table; click a family for its distributions, spectrograms and audio.</small></caption>\n`;
   h += `<thead><tr><th scope="col" rowspan="2" class="text">Family</th><th scope="col" rowspan="2">Notes</th>`;
   h += BASELINES.map((b) => `<th scope="colgroup" colspan="${IMPROVEMENT_METRICS.length}">over ${escapeHtml(SHORT_LABELS[b])}</th>`).join('');
-  h += `<th scope="col" rowspan="2">Mean log-mel normalized (dB / cell)</th></tr>\n<tr>`;
-  h += BASELINES.map(() => IMPROVEMENT_METRICS.map((m) => `<th scope="col">${escapeHtml(METRIC_HEADINGS[m].replace(/ (distance )?\(.*\)$/, '').replace(/ distance$/, ''))}</th>`).join('')).join('');
+  h += `<th scope="col" rowspan="2">Mean log-mel<br>normalized (dB / cell)</th></tr>\n<tr>`;
+  h += BASELINES.map(() => IMPROVEMENT_METRICS.map((m) => `<th scope="col">${METRIC_SHORT[m]}</th>`).join('')).join('');
   h += `</tr></thead>\n<tbody>\n`;
   for (const f of families) {
     const r = summary.find((x) => x.group === f && x.system === main);
@@ -308,7 +322,7 @@ async function exampleSection(label: string, r: NoteResult, main: SystemName, au
     const name = c.source === 'original' ? 'Original (NSynth)' : SYSTEM_LABELS[c.source];
     const d = c.source === 'original' ? undefined : r.distances[c.source];
     h += `<figure>\n<figcaption><strong>${escapeHtml(name)}</strong>`;
-    h += d ? `<span class="d">FFT ${formatNumber(d.fft)} · STFT ${formatNumber(d.stft)} · log-mel ${formatNumber(d.logmel)} dB</span>` : `<span class="d">reference</span>`;
+    h += d ? `<span class="d">FFT ${formatNumber(d.fft)} · STFT ${formatNumber(d.stft)}</span><span class="d">log-mel ${formatNumber(d.logmel)} dB</span>` : `<span class="d">reference</span><span class="d">&nbsp;</span>`;
     h += `</figcaption>\n`;
     if (c.samples && c.spec) {
       h += `<img src="${logMelPngDataUri(c.spec, top)}" width="${c.spec.frames}" height="${c.spec.nMels}" alt="Log-mel spectrogram of the ${escapeHtml(name.toLowerCase())}, 0 to 4 s left to right, 0 to 8 kHz bottom to top">\n`;
@@ -334,7 +348,7 @@ async function familyPage(input: HtmlReportInput, family: string, summary: reado
   for (const m of IMPROVEMENT_METRICS) {
     b += boxPlotSvg({
       id: `box-${m}`,
-      title: `${METRIC_HEADINGS[m].replace(/ \(.*\)$/, '')} per note`,
+      title: `${METRIC_SHORT[m]} distance per note`,
       series: systems.map((s) => ({ name: SHORT_LABELS[s], color: SYSTEM_COLORS[s], values: notes.flatMap((r) => (r.distances[s] ? [r.distances[s]![m]] : [])) })),
       axisLabel: m === 'logmel' ? 'distance (dB), lower is better' : 'distance (linear magnitude), lower is better',
     });

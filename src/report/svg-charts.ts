@@ -29,7 +29,7 @@ export interface BarChartOptions {
   readonly axisLabel: string;
   /** Optional dashed reference line, e.g. the paper's overall figure. */
   readonly reference?: { readonly value: number; readonly label: string };
-  /** Total width, px (default 360). */
+  /** Total width, px (default 350). */
   readonly width?: number;
 }
 
@@ -41,7 +41,7 @@ export interface BoxPlotOptions {
   readonly series: readonly ChartSeries[];
   /** Axis label, with its unit. */
   readonly axisLabel: string;
-  /** Total width, px (default 420). */
+  /** Total width, px (default 460). */
   readonly width?: number;
 }
 
@@ -94,11 +94,11 @@ function legend(series: readonly ChartSeries[], x: number, y: number): string {
  * @returns an `<svg>` element as a string.
  */
 export function groupedBarChartSvg(o: BarChartOptions): string {
-  const width = o.width ?? 360;
+  const width = o.width ?? 350;
   const labelW = 78;
   const right = 46;
-  const top = 40;
-  const barH = 9;
+  const top = 42;
+  const barH = 11;
   const groupGap = 8;
   const groupH = o.series.length * barH + groupGap;
   const plotH = o.categories.length * groupH;
@@ -135,7 +135,7 @@ export function groupedBarChartSvg(o: BarChartOptions): string {
       const w = Math.max(0.5, Math.abs(x(v) - x(0)));
       svg += `<rect x="${px(x0)}" y="${px(y + 0.5)}" width="${px(w)}" height="${barH - 1}" fill="${escapeHtml(s.color)}"><title>${escapeHtml(`${c}, ${s.name}: ${o.format(v)}`)}</title></rect>`;
       const lx = v >= 0 ? x(v) + 3 : x(v) - 3;
-      svg += `<text x="${px(lx)}" y="${px(y + barH - 1)}" font-size="9" text-anchor="${v >= 0 ? 'start' : 'end'}" fill="#333">${escapeHtml(o.format(v))}</text>`;
+      svg += `<text x="${px(lx)}" y="${px(y + barH - 2)}" font-size="10" text-anchor="${v >= 0 ? 'start' : 'end'}" fill="#333">${escapeHtml(o.format(v))}</text>`;
     });
   });
   svg += `<line x1="${px(x(0))}" x2="${px(x(0))}" y1="${top}" y2="${top + plotH}" stroke="#333"/>`;
@@ -171,9 +171,9 @@ function jitter(i: number): number {
  * @returns an `<svg>` element as a string.
  */
 export function boxPlotSvg(o: BoxPlotOptions): string {
-  const width = o.width ?? 420;
-  const labelW = 64;
-  const right = 14;
+  const width = o.width ?? 460;
+  const labelW = 90;
+  const right = 28;
   const top = 22;
   const rowH = 30;
   const plotH = o.series.length * rowH;
