@@ -1,3 +1,181 @@
-/** `npm run eval-nsynth`: not built yet. It says so and exits non-zero, so no script pretends to work. */
-process.stderr.write('eval-nsynth: not implemented yet (see the project issues); nothing was done.\n');
-process.exitCode = 1;
+/**
+ * `npm run eval-nsynth`: resynthesize NSynth notes with a trained CNN and report per instrument
+ * family (CSV + offline HTML). Thin: parse, load, call src/eval and src/report, print a summary.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { createProgress, type Progress } from '../src/cli/progress.ts';
+import { EXIT_INTERRUPTED, runCommand, UserError } from '../src/cli/run.ts';
+import { encodeWavPcm16 } from '../src/dsp/wav.ts';
+import { aggregate } from '../src/eval/aggregate.ts';
+import { pitchedSineBaseline, sine440Baseline } from '../src/eval/baselines.ts';
+import { collectAudio, evaluateNsynth } from '../src/eval/evaluate.ts';
+import { renderSnapped } from '../src/eval/resynth.ts';
+import type { NoteResult, SystemName } from '../src/eval/types.ts';
+import { prepareSignal } from '../src/features/distances.ts';
+import { BACKEND_CHOICES, type BackendChoice, describeBackend, initBackend } from '../src/model/backend.ts';
+import { loadCnn } from '../src/model/predict.ts';
+import { type NsynthFilters, validateFilters } from '../src/nsynth/meta.ts';
+import { defaultWorkerCount } from '../src/parallel/pool.ts';
+import { pickExampleNotes, type AudioSource } from '../src/report/html.ts';
+import { writeReport } from '../src/report/report.ts';
+import { writeFileAtomic } from '../src/dataset/patch-file.ts';
+
+const DEFAULT_NSYNTH = path.join('datasets', 'nsynth', 'nsynth-test');
+const DEFAULT_MODEL = path.join('models', 'cnn_paper-3s2p_n5000_seed0_seed0');
+
+const list = (v: string | undefined): string[] | undefined => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
+
+export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
+  let helpShown = false;
+  const args = await yargs([...argv])
+    .scriptName('npm run eval-nsynth --')
+    .usage('$0 [options]\n\nPredict FM patches for NSynth notes with a trained CNN, snap them, re-render, and compare with the notes\n(FFT, STFT, log-mel distances) beside the sine-440 and pitched-sine baselines. Writes notes.csv, <family>.csv,\nsummary.csv, skipped.csv and an offline HTML report (index.html + one page per family) into --out.')
+    .options({
+      nsynth: { type: 'string', default: DEFAULT_NSYNTH, describe: 'NSynth jsonwav folder (examples.json + audio/) or .tfrecord file' },
+      model: { type: 'string', default: DEFAULT_MODEL, describe: 'train-cnn output folder' },
+      out: { type: 'string', describe: 'report folder [default: reports/<model>_on_<nsynth>]' },
+      families: { type: 'string', describe: 'only these families, comma-separated (e.g. brass,reed)' },
+      sources: { type: 'string', describe: 'only these sources (acoustic, electronic, synthetic)' },
+      'pitch-min': { type: 'number', describe: 'lowest MIDI pitch' },
+      'pitch-max': { type: 'number', describe: 'highest MIDI pitch' },
+      limit: { type: 'number', describe: 'at most this many notes (in note_str order)' },
+      workers: { type: 'number', default: defaultWorkerCount(), describe: 'worker threads for rendering and distances' },
+      backend: { type: 'string', default: 'auto', choices: [...BACKEND_CHOICES], describe: 'tfjs backend for the CNN' },
+      threads: { type: 'number', describe: 'wasm threads [default: all cores]' },
+      'write-audio': { type: 'boolean', default: false, describe: 'also write every resynthesized note to <out>/audio/<note_str>.cnn.wav' },
+      quiet: { type: 'boolean', default: false, describe: 'no progress output' },
+    })
+    .strict()
+    .version(false)
+    .help()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw new UserError(msg ?? err?.message ?? 'bad arguments');
+    })
+    .parseAsync([...argv], {}, (err, _a, output) => {
+      if (err) throw err;
+      if (output) {
+        helpShown = true;
+        process.stdout.write(`${output}\n`);
+      }
+    });
+  if (helpShown) return 0;
+
+  const nsynthPath = path.resolve(args.nsynth);
+  if (!existsSync(nsynthPath)) {
+    if (args.nsynth === DEFAULT_NSYNTH) {
+      throw new UserError(
+        `no NSynth at ${DEFAULT_NSYNTH}: run 'npm run fetch-nsynth' to download the official test split (4,096 notes) there, ` +
+          `or pass --nsynth <folder with examples.json | file.tfrecord> (e.g. --nsynth test/fixtures/nsynth-mini)`,
+      );
+    }
+    throw new UserError(`--nsynth ${args.nsynth}: no such folder or file`);
+  }
+  const modelDir = path.resolve(args.model);
+  if (!existsSync(modelDir)) {
+    throw new UserError(`--model ${args.model}: no such folder; train one with 'npm run train-cnn' (or pass --model <train-cnn output folder>)`);
+  }
+  if (!Number.isInteger(args.workers) || args.workers < 1) throw new UserError(`--workers must be a positive integer, got ${args.workers}`);
+  let filters: NsynthFilters;
+  try {
+    filters = validateFilters({ families: list(args.families), sources: list(args.sources), pitchMin: args['pitch-min'], pitchMax: args['pitch-max'], limit: args.limit });
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  const backend = await initBackend({ backend: args.backend as BackendChoice, threads: args.threads });
+  const cnn = await loadCnn(modelDir).catch((e: unknown) => {
+    throw new UserError((e as Error).message);
+  });
+  const outDir = path.resolve(args.out ?? path.join('reports', `${path.basename(modelDir)}_on_${path.basename(nsynthPath).replace(/\.tfrecord$/, '')}`));
+  mkdirSync(outDir, { recursive: true });
+  if (!args.quiet) process.stderr.write(`eval-nsynth: model ${path.relative(process.cwd(), modelDir)} (${cnn.synth.algorithm}); ${describeBackend(backend)}; ${args.workers} workers\n`);
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    if (++interrupts > 1) process.exit(EXIT_INTERRUPTED);
+    process.stderr.write('\neval-nsynth: stopping after the notes in flight; a report of what is done will be written…\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  let bar: Progress | null = null;
+  try {
+    const out = await evaluateNsynth({
+      nsynthPath,
+      filters,
+      cnn,
+      workers: args.workers,
+      signal: controller.signal,
+      onProgress: (done, total) => {
+        bar ??= createProgress({ label: 'eval-nsynth', unit: 'notes', total, quiet: args.quiet });
+        bar.update(done);
+      },
+    }).catch((e: unknown) => {
+      throw e instanceof UserError ? e : new UserError((e as Error).message);
+    });
+    (bar as Progress | null)?.stop();
+    if (out.results.length === 0) throw new UserError(`no note could be evaluated (${out.skipped.length} skipped${out.skipped[0] ? `; first: ${out.skipped[0].id}: ${out.skipped[0].reason}` : ''})`);
+
+    const summary = aggregate(out.results);
+    // Audio only for the notes the HTML shows (best, median, worst per family), read again.
+    const families = [...new Set(out.results.map((r) => r.meta.instrument_family_str))];
+    const shown = new Set(families.flatMap((f) => pickExampleNotes(out.results.filter((r) => r.meta.instrument_family_str === f), 'cnn').map((p) => p.result.meta.note_str)));
+    const originals = await collectAudio(nsynthPath, filters, shown);
+    const sine440 = sine440Baseline();
+    const audio = (note: NoteResult, source: AudioSource): Float32Array | null => {
+      const orig = originals.get(note.meta.note_str);
+      if (source === 'original') return orig ?? null;
+      if (source === 'sine440') return Float32Array.from(sine440);
+      if (source === 'pitched') return orig ? Float32Array.from(pitchedSineBaseline(prepareSignal(orig), note.meta.pitch)) : null;
+      const snapped = note.snapped[source as SystemName];
+      return snapped ? renderSnapped(cnn.synth, snapped) : null;
+    };
+    const written = await writeReport(outDir, {
+      results: out.results,
+      skipped: out.skipped,
+      summary,
+      audio,
+      mainSystem: 'cnn',
+      run: {
+        name: path.basename(outDir),
+        facts: [
+          ['model', path.relative(process.cwd(), modelDir)],
+          ['synth', `${cnn.synth.algorithm}, ${cnn.synth.sampleRate} Hz`],
+          ['notes', `${path.relative(process.cwd(), nsynthPath)} (${out.form}); ${out.results.length} evaluated, ${out.skipped.length} skipped${out.interrupted ? ', interrupted' : ''}`],
+          ['backend', describeBackend(backend)],
+          ['date', new Date().toISOString()],
+        ],
+      },
+    });
+    if (args['write-audio']) {
+      const dir = path.join(outDir, 'audio');
+      mkdirSync(dir, { recursive: true });
+      for (const r of out.results) {
+        if (r.snapped.cnn) writeFileAtomic(path.join(dir, `${r.meta.note_str}.cnn.wav`), encodeWavPcm16(renderSnapped(cnn.synth, r.snapped.cnn), cnn.synth.sampleRate, cnn.synth.outputGain));
+      }
+    }
+    const overall = summary.find((s) => s.group === 'overall' && s.system === 'cnn');
+    const pct = (base: SystemName, m: 'fft' | 'stft' | 'logmel'): string => {
+      const v = overall?.improvement[base]?.[m];
+      return v === undefined ? '-' : `${(100 * v).toFixed(1)} %`;
+    };
+    process.stdout.write(
+      `eval-nsynth: ${out.results.length} notes evaluated, ${out.skipped.length} skipped, in ${out.seconds.toFixed(1)} s; ` +
+        `CNN improvement over sine-440 FFT ${pct('sine440', 'fft')}, STFT ${pct('sine440', 'stft')}, log-mel ${pct('sine440', 'logmel')} ` +
+        `(paper: 53.34 / 61.95 / 22.00 %); over pitched sine FFT ${pct('pitched', 'fft')}, STFT ${pct('pitched', 'stft')}, log-mel ${pct('pitched', 'logmel')} ` +
+        `→ ${path.relative(process.cwd(), written.html[0])}\n`,
+    );
+    if (out.interrupted) return EXIT_INTERRUPTED;
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  await runCommand('eval-nsynth', () => evalNsynthMain(hideBin(process.argv)));
+}

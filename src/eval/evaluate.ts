@@ -1,0 +1,130 @@
+/**
+ * The NSynth evaluation (spec §4–6): stream notes, predict patches with the CNN in batches, snap,
+ * re-render and measure distances in worker threads, beside both baselines. Notes are processed
+ * in chunks so that memory holds one chunk of audio, not the dataset.
+ */
+import type { DatasetConfig } from '../dataset/config.ts';
+import { type CnnPredictor, predictParams } from '../model/predict.ts';
+import { openNsynth } from '../nsynth/open.ts';
+import type { NsynthFilters } from '../nsynth/meta.ts';
+import type { Note } from '../nsynth/types.ts';
+import { WorkerPool } from '../parallel/pool.ts';
+import { snapParams } from '../synth/snap.ts';
+import type { NoteEvalResult, NoteEvalTask } from './resynth.ts';
+import type { NoteResult, SkippedNote, SystemName } from './types.ts';
+
+/** How to run an evaluation. */
+export interface EvaluateOptions {
+  /** NSynth folder (jsonwav) or .tfrecord file. */
+  readonly nsynthPath: string;
+  readonly filters: NsynthFilters;
+  /** The CNN; the synth it was trained for renders the resynthesis. */
+  readonly cnn: CnnPredictor;
+  /** Worker threads for rendering and distances, ≥ 1. */
+  readonly workers: number;
+  /** Notes per chunk (predicted together, then rendered). */
+  readonly chunkSize?: number;
+  readonly onProgress?: (done: number, total: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** What an evaluation produced. */
+export interface EvaluateOutput {
+  readonly results: NoteResult[];
+  readonly skipped: SkippedNote[];
+  readonly systems: SystemName[];
+  /** Entries the reader announced (notes + skips). */
+  readonly total: number;
+  readonly form: 'jsonwav' | 'tfrecord';
+  readonly interrupted: boolean;
+  readonly seconds: number;
+}
+
+/** Runs the evaluation. Throws an Error (one line) for a dataset-level problem. */
+export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOutput> {
+  const t0 = performance.now();
+  const reader = await openNsynth(opts.nsynthPath, opts.filters);
+  const synth: DatasetConfig = opts.cnn.synth;
+  const pool = new WorkerPool<NoteEvalTask, NoteEvalResult>(new URL('./note-worker.ts', import.meta.url), synth, opts.workers);
+  const results: NoteResult[] = [];
+  const skipped: SkippedNote[] = [];
+  const chunkSize = opts.chunkSize ?? 128;
+  let done = 0;
+  let chunk: Note[] = [];
+  let interrupted = false;
+
+  const flush = async (): Promise<void> => {
+    if (chunk.length === 0) return;
+    const notes = chunk;
+    chunk = [];
+    const predicted = predictParams(opts.cnn, notes.map((n) => n.audio));
+    const tasks: { task: NoteEvalTask; transfer: ArrayBuffer[] }[] = [];
+    const pending = new Map<number, { note: Note; predicted: number[]; snapped: number[] }>();
+    notes.forEach((note, i) => {
+      let snapped: number[];
+      try {
+        snapped = snapParams(predicted[i]);
+      } catch (e) {
+        // A model that outputs NaN for a note must not yield a plausible-looking patch.
+        skipped.push({ id: note.meta.note_str, reason: `CNN prediction unusable: ${(e as Error).message}` });
+        done++;
+        return;
+      }
+      const index = results.length + pending.size;
+      pending.set(index, { note, predicted: predicted[i], snapped });
+      // The worker gets its own copy: the original stays here for nothing else, so transfer it.
+      const audio = note.audio.slice();
+      tasks.push({ task: { index, pitch: note.meta.pitch, audio, snapped: { cnn: snapped } }, transfer: [audio.buffer as ArrayBuffer] });
+    });
+    const byIndex = new Map<number, NoteEvalResult>();
+    await pool.run(tasks, 4, (r) => {
+      byIndex.set(r.index, r);
+      done++;
+      opts.onProgress?.(done, reader.count);
+    });
+    // Results in stream order (note_str order), whatever order the workers finished in.
+    for (const [index, p] of [...pending.entries()].sort((a, b) => a[0] - b[0])) {
+      const r = byIndex.get(index);
+      if (!r) throw new Error(`internal: no result for note ${p.note.meta.note_str}`);
+      results.push({ meta: p.note.meta, predicted: { cnn: p.predicted }, snapped: { cnn: p.snapped }, distances: r.distances });
+    }
+  };
+
+  try {
+    for await (const entry of reader) {
+      if (opts.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      if (entry.kind === 'skip') {
+        skipped.push({ id: entry.skip.id, reason: entry.skip.reason });
+        done++;
+        opts.onProgress?.(done, reader.count);
+        continue;
+      }
+      chunk.push(entry.note);
+      if (chunk.length >= chunkSize) await flush();
+    }
+    if (!interrupted) await flush();
+  } finally {
+    await pool.close();
+  }
+  return { results, skipped, systems: ['cnn', 'sine440', 'pitched'], total: reader.count, form: reader.form, interrupted, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * Reads the original audio of a few notes (the report's examples) in a second pass over the
+ * stream: cheaper than holding every note's audio through the run.
+ */
+export async function collectAudio(nsynthPath: string, filters: NsynthFilters, noteStrs: ReadonlySet<string>): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  if (noteStrs.size === 0) return out;
+  const reader = await openNsynth(nsynthPath, filters);
+  for await (const entry of reader) {
+    if (entry.kind === 'note' && noteStrs.has(entry.note.meta.note_str)) {
+      out.set(entry.note.meta.note_str, entry.note.audio);
+      if (out.size === noteStrs.size) break;
+    }
+  }
+  return out;
+}
