@@ -17,7 +17,7 @@ import { decodeWav, encodeWavPcm16 } from '../src/dsp/wav.ts';
 import { getAlgorithm } from '../src/synth/algorithms.ts';
 import { renderNote } from '../src/synth/note.ts';
 import { PARAM_NAMES, vectorToPatch } from '../src/synth/params.ts';
-import { REPO_ROOT } from './helpers.ts';
+import { assertOneLineError as assertCliError, type CliResult, REPO_ROOT, runCli } from './helpers.ts';
 
 const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-dataset-test-'));
 const config = makeDatasetConfig({ count: 12, seed: 3 });
@@ -131,19 +131,12 @@ test('a run killed at any moment completes with --resume to the same bytes', asy
   assertSameFiles(expected, snapshot(killed), 'killed and resumed');
 });
 
-/** Runs the CLI and returns exit code and stderr. */
-function cli(args: string[]): { status: number | null; stderr: string; stdout: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'pipelines/gen-dataset.ts', '--quiet', ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
-  return { status: r.status, stderr: r.stderr, stdout: r.stdout };
+function cli(args: string[]): CliResult {
+  return runCli('gen-dataset', ['--quiet', ...args]);
 }
 
-function assertOneLineError(r: { status: number | null; stderr: string }, pattern: RegExp): void {
-  assert.notEqual(r.status, 0, 'exit code should be non-zero');
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !l.includes('nodedir'));
-  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
-  assert.match(lines[0], /^gen-dataset: error: /);
-  assert.match(lines[0], pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+function assertOneLineError(r: CliResult, pattern: RegExp): void {
+  assertCliError('gen-dataset', r, pattern);
 }
 
 test('bad requests fail with one line, a non-zero exit code, and nothing written', () => {

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 
 /** Repository root. */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,4 +24,32 @@ export function expectClose(actual: number, expected: number, tol: Tolerance, wh
   if (!(err <= bound)) {
     assert.fail(`${what}: got ${actual}, expected ${expected} (|error| ${err.toExponential(3)} > ${bound.toExponential(3)})`);
   }
+}
+
+/** Result of running a pipeline as a user would. */
+export interface CliResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `pipelines/<name>.ts` with node + tsx in the repository root. */
+export function runCli(name: string, args: readonly string[]): CliResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `pipelines/${name}.ts`, ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Asserts a failed run whose error is one stderr line `<name>: error: …` matching `pattern`, the
+ * last thing printed (status lines may precede it), with no stack trace.
+ */
+export function assertOneLineError(name: string, r: CliResult, pattern: RegExp): void {
+  assert.notEqual(r.status, 0, `${name} should fail; stdout: ${r.stdout}`);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !l.includes('nodedir'));
+  const errors = lines.filter((l) => l.includes('error'));
+  assert.equal(errors.length, 1, `expected one error line on stderr, got:\n${r.stderr}`);
+  assert.equal(lines[lines.length - 1], errors[0], 'the error is the last line');
+  assert.match(errors[0], new RegExp(`^${name}: error: `));
+  assert.match(errors[0], pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 }

@@ -1,0 +1,132 @@
+/**
+ * train-cnn and eval-nsynth end to end, as a user runs them: a tiny dataset, one short training,
+ * an evaluation on fixture notes whose baseline distances must match the shared oracle, resume,
+ * and the one-line errors for bad input.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { assertOneLineError, expectClose, runCli, SHARED_DIR } from './helpers.ts';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-pipelines-test-'));
+const data = path.join(tmp, 'ds');
+const model = path.join(tmp, 'model');
+const fixture = path.join(SHARED_DIR, 'fixtures', 'nsynth-gm');
+
+/** Parses a small CSV without quoted commas (ours: numbers and identifiers). */
+function readCsv(file: string): Record<string, string>[] {
+  const [head, ...rows] = readFileSync(file, 'utf8').trim().split('\n');
+  const cols = head.split(',');
+  return rows.map((r) => Object.fromEntries(r.split(',').map((v, i) => [cols[i], v])));
+}
+
+test('train-cnn trains, checkpoints, resumes with more epochs, and writes its report', () => {
+  const gen = runCli('gen-dataset', ['--count', '12', '--seed', '5', '--out', data, '--quiet']);
+  assert.equal(gen.status, 0, gen.stderr);
+  const first = runCli('train-cnn', ['--data', data, '--out', model, '--epochs', '1', '--batch', '4', '--quiet']);
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stdout, /1 epochs .*pooled MAE [\d.]+.*carrier error median \d+ cents/);
+  for (const f of ['model.json', 'weights.bin', 'targets.json', 'split.json', 'history.csv', 'test-metrics.csv', 'report.html', 'config.json']) {
+    assert.ok(existsSync(path.join(model, f)), `${f} missing`);
+  }
+  const split = JSON.parse(readFileSync(path.join(model, 'split.json'), 'utf8'));
+  assert.deepEqual([split.ids.train.length, split.ids.validation.length, split.ids.test.length], [7, 2, 3]);
+  const again = runCli('train-cnn', ['--data', data, '--out', model, '--epochs', '2', '--batch', '4', '--quiet', '--resume']);
+  assert.equal(again.status, 0, again.stderr);
+  const history = readCsv(path.join(model, 'history.csv'));
+  assert.deepEqual(history.map((h) => h.epoch), ['1', '2']);
+  for (const h of history) assert.ok(Number.isFinite(Number(h.val_loss)) && Number(h.samples_per_sec) > 0);
+  const metrics = readCsv(path.join(model, 'test-metrics.csv'));
+  assert.equal(metrics.filter((m) => m.scope === 'parameter').length, 15);
+  // The pooled MAE is the mean of the per-parameter MAEs (the paper's Table 5 pools all 15).
+  const mean = metrics.filter((m) => m.scope === 'parameter').reduce((s, m) => s + Number(m.mae), 0) / 15;
+  expectClose(Number(metrics.find((m) => m.scope === 'pooled')!.mae), mean, { rtol: 1e-4 }, 'pooled MAE');
+  const html = readFileSync(path.join(model, 'report.html'), 'utf8');
+  assert.match(html, /<svg/);
+  assert.equal((html.match(/<figure>/g) ?? []).length, 15, 'one scatter per parameter');
+});
+
+test('train-cnn refuses bad input with one line', () => {
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', path.join(tmp, 'nope')]), /no such dataset folder/);
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', data, '--out', model, '--batch', '8', '--resume']), /other options/);
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', data, '--out', model]), /already holds a training run/);
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', data, '--epochs', '0']), /--epochs must be a positive integer/);
+
+  const broken = path.join(tmp, 'broken');
+  cpSync(data, broken, { recursive: true });
+  const csv = path.join(broken, 'params.csv');
+  const lines = readFileSync(csv, 'utf8').split('\n');
+  lines[3] = lines[3].replace(/,([^,]*)$/, ',NaN');
+  writeFileSync(csv, lines.join('\n'));
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', broken]), /row 4 .*release_s is 'NaN', not a number/);
+
+  const shortWav = path.join(tmp, 'short');
+  cpSync(data, shortWav, { recursive: true });
+  const wav = path.join(shortWav, 'audio', '00002.wav');
+  writeFileSync(wav, readFileSync(wav).subarray(0, 44 + 2 * 16000));
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', shortWav, '--out', path.join(tmp, 'm-short'), '--epochs', '1', '--batch', '4']), /00002\.wav: .*expected 64000/);
+});
+
+test('eval-nsynth reports per family, and its baseline distances match the shared oracle', () => {
+  const out = path.join(tmp, 'report');
+  const r = runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', out, '--families', 'brass,flute,vocal', '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /eval-nsynth: 14 notes evaluated, 0 skipped/);
+  for (const f of ['notes.csv', 'summary.csv', 'skipped.csv', 'index.html', 'brass.csv', 'brass.html', 'flute.html', 'vocal.html']) {
+    assert.ok(existsSync(path.join(out, f)), `${f} missing`);
+  }
+  const notes = readCsv(path.join(out, 'notes.csv'));
+  assert.equal(notes.length, 14);
+  const oracle = readCsv(path.join(fixture, 'reference-distances.csv'));
+  let checked = 0;
+  for (const n of notes) {
+    for (const base of ['sine440', 'pitched']) {
+      const ref = oracle.find((o) => o.note_str === n.note_str && o.baseline === base)!;
+      for (const m of ['fft', 'stft', 'logmel', 'logmel_normalized']) {
+        expectClose(Number(n[`${base}_${m}`]), Number(ref[m]), { rtol: 1e-3 }, `${n.note_str} ${base} ${m}`);
+        checked++;
+      }
+    }
+    // The rendered patch is the snapped prediction: ratios in R, everything in range.
+    for (let k = 1; k <= 5; k++) assert.ok([1 / 8, 1 / 7, 1 / 6, 1 / 5, 1 / 4, 1 / 3, 1 / 2, 1, 2, 3, 4, 5, 6, 7, 8].some((x) => Math.abs(x - Number(n[`cnn_snap_ratio_${k}`])) < 1e-12));
+    assert.ok(Number(n.cnn_logmel) > 0);
+  }
+  assert.equal(checked, 14 * 8);
+  const summary = readCsv(path.join(out, 'summary.csv'));
+  assert.ok(summary.some((s) => s.group === 'overall' && s.system === 'cnn'));
+  assert.deepEqual([...new Set(summary.map((s) => s.group))].sort(), ['brass', 'flute', 'overall', 'vocal']);
+});
+
+test('eval-nsynth: bad notes are counted skips, bad datasets and models one-line errors', () => {
+  const bad = path.join(tmp, 'nsynth-bad');
+  mkdirSync(path.join(bad, 'audio'), { recursive: true });
+  const examples = JSON.parse(readFileSync(path.join(fixture, 'examples.json'), 'utf8')) as Record<string, { instrument_family_str: string }>;
+  const keep = Object.keys(examples).filter((k) => examples[k].instrument_family_str === 'reed').slice(0, 3);
+  writeFileSync(path.join(bad, 'examples.json'), JSON.stringify(Object.fromEntries(keep.map((k) => [k, examples[k]]))));
+  cpSync(path.join(fixture, 'audio', `${keep[0]}.wav`), path.join(bad, 'audio', `${keep[0]}.wav`));
+  writeFileSync(path.join(bad, 'audio', `${keep[1]}.wav`), 'RIFF garbage');
+  // keep[2] has no WAV at all.
+  const out = path.join(tmp, 'report-bad');
+  const r = runCli('eval-nsynth', ['--nsynth', bad, '--model', model, '--out', out, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /1 notes evaluated, 2 skipped/);
+  const skipped = readCsv(path.join(out, 'skipped.csv'));
+  assert.deepEqual(skipped.map((s) => s.id).sort(), [keep[1], keep[2]].sort());
+
+  const empty = path.join(tmp, 'no-examples');
+  mkdirSync(empty);
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', empty, '--model', model]), /examples\.json/);
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--model', model]), /npm run fetch-nsynth/);
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', path.join(tmp, 'no-model')]), /no such folder/);
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--families', 'kazoo']), /unknown family 'kazoo'/);
+
+  const otherSpec = path.join(tmp, 'model-other-spec');
+  cpSync(model, otherSpec, { recursive: true });
+  const cfgPath = path.join(otherSpec, 'config.json');
+  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  cfg.paramSpec[0].name = 'carrier_khz';
+  writeFileSync(cfgPath, JSON.stringify(cfg));
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', otherSpec]), /parameter spec .* does not match/);
+});
