@@ -11,7 +11,10 @@ import { hideBin } from 'yargs/helpers';
 import { runCommand, UserError } from '../src/cli/run.ts';
 import { benchDataset } from '../bench/dataset.ts';
 import { benchDistances } from '../bench/distances.ts';
+import { benchEval } from '../bench/eval.ts';
+import { benchRender } from '../bench/render.ts';
 import { benchResample } from '../bench/resample.ts';
+import { benchTrainBackend } from '../bench/train-backend.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -28,6 +31,14 @@ const SECTIONS: Record<string, Section> = {
     describe: 'gen-dataset: render alone and the whole command, 1 worker and all cores (5,000 patches)',
     run: (quick, log) => benchDataset(quick ? 300 : 5000, 5, log),
   },
+  render: {
+    describe: 'one 4 s paper patch at 48 kHz: WebAssembly SIMD operator kernel vs the JS fallback',
+    run: async (quick, log) => {
+      const r = benchRender(quick ? 21 : 41, 10);
+      log(`render: ${JSON.stringify(r)}`);
+      return r;
+    },
+  },
   resample: {
     describe: '48 → 16 kHz decimator, ms per 4 s note',
     run: async (quick, log) => {
@@ -35,6 +46,14 @@ const SECTIONS: Record<string, Section> = {
       log(`decimate3: ${r.msPerCall.toFixed(2)} ms per call (${r.taps} taps)`);
       return r;
     },
+  },
+  train: {
+    describe: 'paper CNN (input [64000, 1], batch 32, Adamax): training and inference samples/s per backend present',
+    run: (quick, log) => benchTrainBackend({ steps: quick ? 2 : 5, warmup: quick ? 1 : 2, profile: !quick, outFile: null, log }),
+  },
+  eval: {
+    describe: 'eval-nsynth on 4,096 notes (the fixture repeated to the NSynth test split size); target ≤ 180 s',
+    run: (quick, log) => benchEval(quick ? 256 : 4096, quick ? 1 : 3, log),
   },
   distances: {
     describe: 'FFT / STFT / log-mel distances of one note against 3 candidates',

@@ -45,7 +45,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       limit: { type: 'number', describe: 'at most this many notes (in note_str order)' },
       workers: { type: 'number', default: defaultWorkerCount(), describe: 'worker threads for rendering and distances' },
       backend: { type: 'string', default: 'auto', choices: [...BACKEND_CHOICES], describe: 'tfjs backend for the CNN' },
-      threads: { type: 'number', describe: 'wasm threads [default: all cores]' },
+      threads: { type: 'number', default: 1, describe: 'wasm threads for the CNN (1: the worker threads use the other cores; idle XNNPACK threads spin and would steal them)' },
       'write-audio': { type: 'boolean', default: false, describe: 'also write every resynthesized note to <out>/audio/<note_str>.cnn.wav' },
       quiet: { type: 'boolean', default: false, describe: 'no progress output' },
     })

@@ -90,6 +90,8 @@ export function decodeWav(bytes: Uint8Array, expect: DecodeWavExpect = {}): Deco
   const tag = String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]);
   const wave = String.fromCharCode(bytes[8], bytes[9], bytes[10], bytes[11]);
   if ((tag !== 'RIFF' && tag !== 'RIFX' && tag !== 'RF64') || wave !== 'WAVE') throw new Error('not a WAV file (no RIFF/WAVE header)');
+  const fast = tag === 'RIFF' ? decodePlainPcm16(bytes) : null;
+  if (fast) return checkDecoded(fast, expect);
   let wav: InstanceType<typeof WaveFile>;
   try {
     wav = new WaveFile(bytes);
@@ -119,10 +121,47 @@ export function decodeWav(bytes: Uint8Array, expect: DecodeWavExpect = {}): Deco
     if (!Number.isFinite(x)) throw new Error(`sample ${i} is not a finite number`);
     samples[i] = x;
   }
-  if (expect.frames !== undefined && samples.length !== expect.frames) {
-    throw new Error(`has ${samples.length} samples, expected ${expect.frames}`);
+  return checkDecoded({ sampleRate, channels, bitDepth, samples }, expect);
+}
+
+function checkDecoded(d: DecodedWav, expect: DecodeWavExpect): DecodedWav {
+  if (expect.mono && d.channels !== 1) throw new Error(`has ${d.channels} channels, expected mono`);
+  if (expect.sampleRate !== undefined && d.sampleRate !== expect.sampleRate) throw new Error(`is ${d.sampleRate} Hz, expected ${expect.sampleRate} Hz`);
+  if (expect.frames !== undefined && d.samples.length !== expect.frames) {
+    throw new Error(`has ${d.samples.length} samples, expected ${expect.frames}`);
   }
-  return { sampleRate, channels, bitDepth, samples };
+  return d;
+}
+
+/**
+ * Fast path for the one format this project reads by the thousand (NSynth's and ours): little-endian
+ * PCM 16-bit, plain `fmt ` chunk. Walks the chunks itself and converts the samples in one loop
+ * (wavefile's general path costs ~5 ms a note). Returns null for anything else (wavefile decides),
+ * and for a malformed chunk list (wavefile then reports the corruption).
+ */
+function decodePlainPcm16(bytes: Uint8Array): DecodedWav | null {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let off = 12;
+  let fmt: { format: number; channels: number; rate: number; bits: number; align: number } | null = null;
+  while (off + 8 <= bytes.length) {
+    const id = String.fromCharCode(bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]);
+    const size = view.getUint32(off + 4, true);
+    const body = off + 8;
+    if (id === 'fmt ') {
+      if (size < 16 || body + 16 > bytes.length) return null;
+      fmt = { format: view.getUint16(body, true), channels: view.getUint16(body + 2, true), rate: view.getUint32(body + 4, true), bits: view.getUint16(body + 14, true), align: view.getUint16(body + 12, true) };
+      if (fmt.format !== 1 || fmt.bits !== 16 || fmt.channels < 1 || fmt.align !== 2 * fmt.channels) return null;
+    } else if (id === 'data') {
+      if (!fmt || body + size > bytes.length) return null;
+      const frames = Math.floor(size / fmt.align);
+      const samples = new Float32Array(frames);
+      const step = fmt.channels * 2;
+      for (let i = 0, p = body; i < frames; i++, p += step) samples[i] = view.getInt16(p, true) / 32768;
+      return { sampleRate: fmt.rate, channels: fmt.channels, bitDepth: '16', samples };
+    }
+    off = body + size + (size & 1);
+  }
+  return null;
 }
 
 /** Factor mapping wavefile's raw integer samples to [-1, 1). */

@@ -53,13 +53,16 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
   let chunk: Note[] = [];
   let interrupted = false;
 
+  // Two stages overlap: while the workers render and measure chunk k, this thread reads and
+  // predicts chunk k + 1 (the CNN runs here, the distances there).
+  let inflight: Promise<void> = Promise.resolve();
   const flush = async (): Promise<void> => {
     if (chunk.length === 0) return;
     const notes = chunk;
     chunk = [];
     const predicted = predictParams(opts.cnn, notes.map((n) => n.audio));
     const tasks: { task: NoteEvalTask; transfer: ArrayBuffer[] }[] = [];
-    const pending = new Map<number, { note: Note; predicted: number[]; snapped: number[] }>();
+    const pending: { note: Note; predicted: number[]; snapped: number[] }[] = [];
     notes.forEach((note, i) => {
       let snapped: number[];
       try {
@@ -70,24 +73,29 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
         done++;
         return;
       }
-      const index = results.length + pending.size;
-      pending.set(index, { note, predicted: predicted[i], snapped });
-      // The worker gets its own copy: the original stays here for nothing else, so transfer it.
-      const audio = note.audio.slice();
-      tasks.push({ task: { index, pitch: note.meta.pitch, audio, snapped: { cnn: snapped } }, transfer: [audio.buffer as ArrayBuffer] });
+      // The audio goes to the worker (transferred, not copied); nothing here needs it afterwards.
+      // A view into a larger buffer (a TFRecord record) is copied first so only it moves.
+      const own = note.audio.byteOffset === 0 && note.audio.byteLength === note.audio.buffer.byteLength ? note.audio : note.audio.slice();
+      tasks.push({ task: { index: pending.length, pitch: note.meta.pitch, audio: own, snapped: { cnn: snapped } }, transfer: [own.buffer as ArrayBuffer] });
+      pending.push({ note: { meta: note.meta, audio: new Float32Array(0) }, predicted: predicted[i], snapped });
     });
-    const byIndex = new Map<number, NoteEvalResult>();
-    await pool.run(tasks, 4, (r) => {
-      byIndex.set(r.index, r);
-      done++;
-      opts.onProgress?.(done, reader.count);
-    });
-    // Results in stream order (note_str order), whatever order the workers finished in.
-    for (const [index, p] of [...pending.entries()].sort((a, b) => a[0] - b[0])) {
-      const r = byIndex.get(index);
-      if (!r) throw new Error(`internal: no result for note ${p.note.meta.note_str}`);
-      results.push({ meta: p.note.meta, predicted: { cnn: p.predicted }, snapped: { cnn: p.snapped }, distances: r.distances });
-    }
+    await inflight;
+    inflight = (async () => {
+      const byIndex = new Map<number, NoteEvalResult>();
+      await pool.run(tasks, 4, (r) => {
+        byIndex.set(r.index, r);
+        done++;
+        opts.onProgress?.(done, reader.count);
+      });
+      // Results in stream order (note_str order), whatever order the workers finished in.
+      pending.forEach((p, index) => {
+        const r = byIndex.get(index);
+        if (!r) throw new Error(`internal: no result for note ${p.note.meta.note_str}`);
+        results.push({ meta: p.note.meta, predicted: { cnn: p.predicted }, snapped: { cnn: p.snapped }, distances: r.distances });
+      });
+    })();
+    // Keep an unhandled rejection from surfacing before the next await picks it up.
+    inflight.catch(() => undefined);
   };
 
   try {
@@ -106,6 +114,7 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
       if (chunk.length >= chunkSize) await flush();
     }
     if (!interrupted) await flush();
+    await inflight;
   } finally {
     await pool.close();
   }
