@@ -6,8 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { onInterrupt, parseArgs } from '../src/cli/args.ts';
 import { runCommand, UserError } from '../src/cli/run.ts';
 import { benchDataset } from '../bench/dataset.ts';
 import { benchDistances } from '../bench/distances.ts';
@@ -66,30 +66,14 @@ const SECTIONS: Record<string, Section> = {
 };
 
 export async function benchMain(argv: readonly string[]): Promise<number> {
-  let helpShown = false;
-  const args = await yargs([...argv])
-    .scriptName('npm run bench --')
-    .usage(`$0 [options]\n\nMeasure speed; prints figures and writes them to bench/results/bench.json.\nSections: ${Object.entries(SECTIONS).map(([k, s]) => `\n  ${k}: ${s.describe}`).join('')}`)
-    .options({
+  const args = await parseArgs(argv, 'npm run bench --', `$0 [options]\n\nMeasure speed; prints figures and writes them to bench/results/bench.json.\nSections: ${Object.entries(SECTIONS).map(([k, s]) => `\n  ${k}: ${s.describe}`).join('')}`, (y) =>
+    y.options({
       only: { type: 'string', describe: 'comma-separated sections to run [default: all]' },
       quick: { type: 'boolean', default: false, describe: 'smaller sizes (a smoke run; figures not for quoting)' },
       out: { type: 'string', default: path.join('bench', 'results', 'bench.json'), describe: 'where to write the JSON figures' },
-    })
-    .strict()
-    .version(false)
-    .help()
-    .exitProcess(false)
-    .fail((msg, err) => {
-      throw new UserError(msg ?? err?.message ?? 'bad arguments');
-    })
-    .parseAsync([...argv], {}, (err, _a, output) => {
-      if (err) throw err;
-      if (output) {
-        helpShown = true;
-        process.stdout.write(`${output}\n`);
-      }
-    });
-  if (helpShown) return 0;
+    }),
+  );
+  if (args === null) return 0;
   const names = args.only ? args.only.split(',').map((s) => s.trim()) : Object.keys(SECTIONS);
   for (const n of names) if (!SECTIONS[n]) throw new UserError(`unknown section '${n}' (choose from ${Object.keys(SECTIONS).join(', ')})`);
   const results: Record<string, unknown> = {};

@@ -5,8 +5,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { onInterrupt, parseArgs } from '../src/cli/args.ts';
 import { createProgress, type Progress } from '../src/cli/progress.ts';
 import { EXIT_INTERRUPTED, runCommand, UserError } from '../src/cli/run.ts';
 import { encodeWavPcm16 } from '../src/dsp/wav.ts';
@@ -30,11 +30,8 @@ const DEFAULT_MODEL = path.join('models', 'cnn_paper-3s2p_n5000_seed0_seed0');
 const list = (v: string | undefined): string[] | undefined => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
 
 export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
-  let helpShown = false;
-  const args = await yargs([...argv])
-    .scriptName('npm run eval-nsynth --')
-    .usage('$0 [options]\n\nPredict FM patches for NSynth notes with a trained CNN, snap them, re-render, and compare with the notes\n(FFT, STFT, log-mel distances) beside the sine-440 and pitched-sine baselines. Writes notes.csv, <family>.csv,\nsummary.csv, skipped.csv and an offline HTML report (index.html + one page per family) into --out.')
-    .options({
+  const args = await parseArgs(argv, 'npm run eval-nsynth --', '$0 [options]\n\nPredict FM patches for NSynth notes with a trained CNN, snap them, re-render, and compare with the notes\n(FFT, STFT, log-mel distances) beside the sine-440 and pitched-sine baselines. Writes notes.csv, <family>.csv,\nsummary.csv, skipped.csv and an offline HTML report (index.html + one page per family) into --out.', (y) =>
+    y.options({
       nsynth: { type: 'string', default: DEFAULT_NSYNTH, describe: 'NSynth jsonwav folder (examples.json + audio/) or .tfrecord file' },
       model: { type: 'string', default: DEFAULT_MODEL, describe: 'train-cnn output folder' },
       out: { type: 'string', describe: 'report folder [default: reports/<model>_on_<nsynth>]' },
@@ -48,22 +45,9 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       threads: { type: 'number', default: 1, describe: 'wasm threads for the CNN (1: the worker threads use the other cores; idle XNNPACK threads spin and would steal them)' },
       'write-audio': { type: 'boolean', default: false, describe: 'also write every resynthesized note to <out>/audio/<note_str>.cnn.wav' },
       quiet: { type: 'boolean', default: false, describe: 'no progress output' },
-    })
-    .strict()
-    .version(false)
-    .help()
-    .exitProcess(false)
-    .fail((msg, err) => {
-      throw new UserError(msg ?? err?.message ?? 'bad arguments');
-    })
-    .parseAsync([...argv], {}, (err, _a, output) => {
-      if (err) throw err;
-      if (output) {
-        helpShown = true;
-        process.stdout.write(`${output}\n`);
-      }
-    });
-  if (helpShown) return 0;
+    }),
+  );
+  if (args === null) return 0;
 
   const nsynthPath = path.resolve(args.nsynth);
   if (!existsSync(nsynthPath)) {
@@ -94,14 +78,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
   mkdirSync(outDir, { recursive: true });
   if (!args.quiet) process.stderr.write(`eval-nsynth: model ${path.relative(process.cwd(), modelDir)} (${cnn.synth.algorithm}); ${describeBackend(backend)}; ${args.workers} workers\n`);
 
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = (): void => {
-    if (++interrupts > 1) process.exit(EXIT_INTERRUPTED);
-    process.stderr.write('\neval-nsynth: stopping after the notes in flight; a report of what is done will be written…\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const interrupt = onInterrupt('eval-nsynth', "stopping after the notes in flight; a report of what is done will be written");
   let bar: Progress | null = null;
   try {
     const out = await evaluateNsynth({
@@ -109,7 +86,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       filters,
       cnn,
       workers: args.workers,
-      signal: controller.signal,
+      signal: interrupt.signal,
       onProgress: (done, total) => {
         bar ??= createProgress({ label: 'eval-nsynth', unit: 'notes', total, quiet: args.quiet });
         bar.update(done);
@@ -172,7 +149,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     if (out.interrupted) return EXIT_INTERRUPTED;
     return 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.dispose();
   }
 }
 

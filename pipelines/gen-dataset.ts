@@ -4,9 +4,9 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { createProgress } from '../src/cli/progress.ts';
+import { parseArgs, onInterrupt } from '../src/cli/args.ts';
 import { EXIT_INTERRUPTED, runCommand, UserError } from '../src/cli/run.ts';
 import { datasetName, DEFAULT_DATASET_CONFIG, makeDatasetConfig } from '../src/dataset/config.ts';
 import { DatasetError, generateDataset } from '../src/dataset/generate.ts';
@@ -14,12 +14,10 @@ import { parseShard } from '../src/dataset/layout.ts';
 import { ALGORITHM_NAMES } from '../src/synth/algorithms.ts';
 import { defaultWorkerCount } from '../src/parallel/pool.ts';
 
-/** The command's option parser (exported so tests can parse without spawning). */
-export function genDatasetParser(argv: readonly string[]) {
-  return yargs([...argv])
-    .scriptName('npm run gen-dataset --')
-    .usage('$0 [options]\n\nRender random 6-operator FM patches (48 kHz, decimated to 16 kHz) into a dataset folder:\naudio/<id>.wav, params.csv and manifest.json.')
-    .options({
+/** Runs the command; returns the exit code. */
+export async function genDatasetMain(argv: readonly string[]): Promise<number> {
+  const args = await parseArgs(argv, 'npm run gen-dataset --', '$0 [options]\n\nRender random 6-operator FM patches (48 kHz, decimated to 16 kHz) into a dataset folder:\naudio/<id>.wav, params.csv and manifest.json.', (y) =>
+    y.options({
       count: { type: 'number', default: DEFAULT_DATASET_CONFIG.count, describe: 'number of patches' },
       seed: { type: 'number', default: DEFAULT_DATASET_CONFIG.seed, describe: 'dataset seed; patch i depends only on (seed, i)' },
       algorithm: { type: 'string', default: DEFAULT_DATASET_CONFIG.algorithm, describe: `operator routing: ${ALGORITHM_NAMES.slice(0, 2).join(', ')}, dx7-1 … dx7-32` },
@@ -31,30 +29,9 @@ export function genDatasetParser(argv: readonly string[]) {
       resume: { type: 'boolean', default: false, describe: 'complete an interrupted or sharded dataset in --out' },
       force: { type: 'boolean', default: false, describe: 'replace a dataset made with another config in --out' },
       quiet: { type: 'boolean', default: false, describe: 'no progress output' },
-    })
-    .strict()
-    .version(false)
-    .help()
-    .alias('h', 'help')
-    .exitProcess(false)
-    .fail((msg, err) => {
-      throw new UserError(msg ?? err?.message ?? 'bad arguments');
-    })
-    .wrap(Math.min(110, process.stdout.columns ?? 110));
-}
-
-/** Runs the command; returns the exit code. */
-export async function genDatasetMain(argv: readonly string[]): Promise<number> {
-  let helpShown = false;
-  const parser = genDatasetParser(argv);
-  const args = await parser.parseAsync([...argv], {}, (err, _argv, output) => {
-    if (err) throw err;
-    if (output) {
-      helpShown = true;
-      process.stdout.write(`${output}\n`);
-    }
-  });
-  if (helpShown) return 0;
+    }),
+  );
+  if (args === null) return 0;
   let config;
   try {
     config = makeDatasetConfig({
@@ -71,15 +48,7 @@ export async function genDatasetMain(argv: readonly string[]): Promise<number> {
   if (!Number.isInteger(args.workers) || args.workers < 0) throw new UserError(`--workers must be a whole number ≥ 0, got ${args.workers}`);
   const dir = path.resolve(args.out ?? path.join('datasets', datasetName(config)));
 
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = (): void => {
-    interrupts++;
-    if (interrupts > 1) process.exit(EXIT_INTERRUPTED);
-    process.stderr.write('\ngen-dataset: stopping after the patches in flight (Ctrl-C again to quit at once)…\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const interrupt = onInterrupt('gen-dataset', 'stopping after the patches in flight');
   let progress: ReturnType<typeof createProgress> | null = null;
   try {
     const summary = await generateDataset(config, {
@@ -88,7 +57,7 @@ export async function genDatasetMain(argv: readonly string[]): Promise<number> {
       shard,
       resume: args.resume,
       force: args.force,
-      signal: controller.signal,
+      signal: interrupt.signal,
       onProgress: (done, total) => {
         progress ??= createProgress({ label: 'gen-dataset', unit: 'patches', total, quiet: args.quiet });
         progress.update(done);
@@ -113,7 +82,7 @@ export async function genDatasetMain(argv: readonly string[]): Promise<number> {
     }
     return 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.dispose();
   }
 }
 

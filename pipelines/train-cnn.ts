@@ -5,8 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { onInterrupt, parseArgs } from '../src/cli/args.ts';
 import { createProgress, type Progress } from '../src/cli/progress.ts';
 import { EXIT_INTERRUPTED, runCommand, UserError } from '../src/cli/run.ts';
 import { DatasetReadError, openDataset } from '../src/dataset/reader.ts';
@@ -15,12 +15,9 @@ import { DEFAULT_TRAIN_CONFIG, evaluateTestSplit, TrainError, trainCnn, type Tra
 import { writeTrainingReport } from '../src/report/training.ts';
 
 export async function trainCnnMain(argv: readonly string[]): Promise<number> {
-  let helpShown = false;
   const d = DEFAULT_TRAIN_CONFIG;
-  const args = await yargs([...argv])
-    .scriptName('npm run train-cnn --')
-    .usage('$0 --data <dataset folder> [options]\n\nTrain the paper\'s CNN + MLP regressor (raw audio → 15 patch parameters) on a gen-dataset folder.\nWrites model.json + weights.bin (loadable by tf.loadLayersModel), targets.json, split.json, history.csv,\ntest-metrics.csv and report.html into --out; a checkpoint every epoch (resume with --resume).')
-    .options({
+  const args = await parseArgs(argv, 'npm run train-cnn --', '$0 --data <dataset folder> [options]\n\nTrain the paper\'s CNN + MLP regressor (raw audio → 15 patch parameters) on a gen-dataset folder.\nWrites model.json + weights.bin (loadable by tf.loadLayersModel), targets.json, split.json, history.csv,\ntest-metrics.csv and report.html into --out; a checkpoint every epoch (resume with --resume).', (y) =>
+    y.options({
       data: { type: 'string', describe: 'dataset folder written by gen-dataset', default: path.join('datasets', 'paper-3s2p_n5000_seed0') },
       out: { type: 'string', describe: 'output folder [default: models/cnn_<dataset name>_seed<seed>]' },
       epochs: { type: 'number', default: d.epochs, describe: 'maximum epochs (early stopping usually ends sooner)' },
@@ -35,22 +32,9 @@ export async function trainCnnMain(argv: readonly string[]): Promise<number> {
       threads: { type: 'number', describe: 'wasm threads [default: all cores]' },
       resume: { type: 'boolean', default: false, describe: 'continue an interrupted run in --out' },
       quiet: { type: 'boolean', default: false, describe: 'no progress output' },
-    })
-    .strict()
-    .version(false)
-    .help()
-    .exitProcess(false)
-    .fail((msg, err) => {
-      throw new UserError(msg ?? err?.message ?? 'bad arguments');
-    })
-    .parseAsync([...argv], {}, (err, _a, output) => {
-      if (err) throw err;
-      if (output) {
-        helpShown = true;
-        process.stdout.write(`${output}\n`);
-      }
-    });
-  if (helpShown) return 0;
+    }),
+  );
+  if (args === null) return 0;
   const positiveInt = (name: string, v: number): void => {
     if (!Number.isInteger(v) || v < 1) throw new UserError(`--${name} must be a positive integer, got ${v}`);
   };
@@ -85,20 +69,13 @@ export async function trainCnnMain(argv: readonly string[]): Promise<number> {
   };
   log(`train-cnn: ${index.ids.length} patches from ${path.relative(process.cwd(), index.dir)}; ${describeBackend(backend)}`);
 
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = (): void => {
-    if (++interrupts > 1) process.exit(EXIT_INTERRUPTED);
-    process.stderr.write('\ntrain-cnn: stopping after this batch; the best model and the last epoch\'s checkpoint are kept (Ctrl-C again to quit at once)…\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const interrupt = onInterrupt('train-cnn', "stopping after this batch; the best model and the last epoch's checkpoint are kept");
   let bar: Progress | null = null;
   let barEpoch = 0;
   let lastVal = NaN;
   try {
     const summary = await trainCnn(index, outDir, config, backend, args.resume, {
-      signal: controller.signal,
+      signal: interrupt.signal,
       onBatch: (epoch, b, batches, loss, sps) => {
         if (epoch !== barEpoch) {
           bar?.stop();
@@ -133,7 +110,7 @@ export async function trainCnnMain(argv: readonly string[]): Promise<number> {
     );
     return 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.dispose();
   }
 }
 

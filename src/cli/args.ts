@@ -1,0 +1,50 @@
+/**
+ * The shared shape of every command's argument parsing and Ctrl-C handling, so that each pipeline
+ * only lists its options: strict options, `--help` (exit 0), bad arguments as a UserError (one
+ * line), and a first Ctrl-C that asks the work to stop cleanly while a second quits at once.
+ */
+import type { Argv } from 'yargs';
+import yargs from 'yargs';
+import { EXIT_INTERRUPTED, UserError } from './run.ts';
+
+/**
+ * Parses `argv` with the options `configure` adds. Returns null when `--help` was shown (the
+ * command then exits 0).
+ */
+export async function parseArgs<T>(argv: readonly string[], scriptName: string, usage: string, configure: (y: Argv) => Argv<T>): Promise<T | null> {
+  let helpShown = false;
+  const parser = configure(yargs([...argv]).scriptName(scriptName).usage(usage))
+    .strict()
+    .version(false)
+    .help()
+    .alias('h', 'help')
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw new UserError(msg ?? err?.message ?? 'bad arguments');
+    })
+    .wrap(Math.min(110, process.stdout.columns ?? 110));
+  const args = await parser.parseAsync([...argv], {}, (err, _a, output) => {
+    if (err) throw err;
+    if (output) {
+      helpShown = true;
+      process.stdout.write(`${output}\n`);
+    }
+  });
+  return helpShown ? null : (args as T);
+}
+
+/**
+ * Ctrl-C handling for long work: the first SIGINT prints `message` and aborts the returned signal;
+ * a second exits at once. Call `dispose` when the work is over.
+ */
+export function onInterrupt(command: string, message: string): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  let count = 0;
+  const handler = (): void => {
+    if (++count > 1) process.exit(EXIT_INTERRUPTED);
+    process.stderr.write(`\n${command}: ${message} (Ctrl-C again to quit at once)…\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', handler);
+  return { signal: controller.signal, dispose: () => process.off('SIGINT', handler) };
+}
