@@ -205,6 +205,17 @@ describe('jsonwav reader', () => {
         assert.match(skips[0].reason, /^examples\.json: /, name);
         assert.match(skips[0].reason, re, name);
       }
+      // Under filters, a broken entry is reported when its name may match, left out when its name
+      // shows it cannot.
+      const broken = makeDataset('meta-filtered', ids, (ex) => {
+        ex[id] = { ...(ex[id] as object), pitch: 'x' };
+      });
+      const guitars = await collectNsynth(await openNsynth(broken, { families: ['guitar'] }));
+      assert.deepEqual([guitars.notes.length, guitars.skips.map((k) => k.id)], [1, [id]]);
+      const brass = await collectNsynth(await openNsynth(broken, { families: ['brass'] }));
+      assert.deepEqual([brass.notes.length, brass.skips.length], [0, 0]);
+      const high = await collectNsynth(await openNsynth(broken, { pitchMin: 60 }));
+      assert.deepEqual([high.notes.length, high.skips.length], [1, 0]);
       // Qualities that agree with their names are accepted, in any list order.
       const ok = makeDataset('meta-qualities-ok', ids, (ex) => {
         ex[id] = { ...(ex[id] as object), qualities: [1, 0, 0, 0, 0, 0, 0, 1, 0, 0], qualities_str: ['percussive', 'bright'] };
@@ -298,6 +309,7 @@ describe('TFRecord', () => {
     await assert.rejects(openNsynth(flipped), /record 7 \(byte \d+\): bad CRC-32C of the length/);
     writeFileSync(flipped, bytes.subarray(0, bytes.length - 10));
     await assert.rejects(openNsynth(flipped), /record 50 \(byte \d+\): truncated/);
+    await assert.rejects(openNsynth(path.join(FIXTURE, 'examples.json')), /examples\.json: record 0 \(byte 0\): bad CRC-32C of the length \(not a TFRecord file\?\)/);
   });
 
   test('per-record problems are skips: wrong audio length, invalid metadata', async () => {

@@ -248,6 +248,7 @@ export async function downloadFile(opts: DownloadOptions): Promise<DownloadResul
     return finish(size, attempt);
   }
   const have = await sizeOf(part);
+  if (have === 0) throw new DownloadError(`${opts.url}: could not download after ${maxAttempts} attempts (last error: ${lastError})`);
   const of = info?.totalBytes != null ? ` of ${info.totalBytes} (Content-Length)` : '';
   throw new DownloadError(
     `${opts.url}: download incomplete after ${maxAttempts} attempts: ${have} bytes${of} (last error: ${lastError}); run again to resume`,
