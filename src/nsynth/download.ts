@@ -3,13 +3,10 @@
  * (resumed with a Range request, at most `maxAttempts` tries), checks the size against
  * Content-Length / Content-Range, extracts the jsonwav archive and validates the result.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { openJsonwav } from './jsonwav.ts';
 import { openTfrecord } from './tfrecord.ts';
@@ -227,19 +224,22 @@ export async function downloadFile(opts: DownloadOptions): Promise<DownloadResul
 
     let done = have;
     opts.onProgress?.(done, total);
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
+    // Each chunk is appended and awaited before the next is read: when the connection drops, every
+    // byte received is on disk, so the resume asks for exactly what is missing. (A piped write
+    // stream would be destroyed with its queue unwritten.)
+    const fh = await open(part, 'a');
+    try {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        await fh.write(chunk);
         done += chunk.length;
         opts.onProgress?.(done, total);
-        cb(null, chunk);
-      },
-    });
-    try {
-      await pipeline(res, counter, createWriteStream(part, { flags: 'a' }));
+      }
     } catch (e) {
       if (opts.signal?.aborted) throw new DownloadError(`${opts.url}: aborted (partial download kept in ${part})`);
-      lastError = `connection lost after ${await sizeOf(part)} bytes (${(e as Error).message})`;
+      lastError = `connection lost after ${done} bytes (${(e as Error).message})`;
       continue;
+    } finally {
+      await fh.close();
     }
     const size = await sizeOf(part);
     if (total !== null && size !== total) {
@@ -248,6 +248,7 @@ export async function downloadFile(opts: DownloadOptions): Promise<DownloadResul
     return finish(size, attempt);
   }
   const have = await sizeOf(part);
+  if (have === 0) throw new DownloadError(`${opts.url}: could not download after ${maxAttempts} attempts (last error: ${lastError})`);
   const of = info?.totalBytes != null ? ` of ${info.totalBytes} (Content-Length)` : '';
   throw new DownloadError(
     `${opts.url}: download incomplete after ${maxAttempts} attempts: ${have} bytes${of} (last error: ${lastError}); run again to resume`,

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { decodeWav } from '../dsp/wav.ts';
 import {
-  isSafeNoteStr, matchesFilters, NSYNTH_FRAMES, NSYNTH_SAMPLE_RATE, NsynthError, showId, validateFilters, validateNoteMeta,
+  isSafeNoteStr, matchesFilters, nameMayMatchFilters, NSYNTH_FRAMES, NSYNTH_SAMPLE_RATE, NsynthError, showId, validateFilters, validateNoteMeta,
   type NoteSkip, type NsynthEntry, type NsynthFilters, type NsynthReader,
 } from './meta.ts';
 import type { NoteMeta } from './types.ts';
@@ -39,7 +39,7 @@ export async function openJsonwav(dir: string, filters: NsynthFilters = {}): Pro
   for (const key of keys) {
     if (filters.limit !== undefined && planned.length >= filters.limit) break;
     const item = planKey(key, byKey[key]);
-    if ('skip' in item || matchesFilters(item.meta, filters)) planned.push(item);
+    if ('skip' in item ? nameMayMatchFilters(key, filters) : matchesFilters(item.meta, filters)) planned.push(item);
   }
   const audioDir = path.join(root, 'audio');
   return {

@@ -44,7 +44,8 @@ export interface NsynthFilters {
   /**
    * At most this many entries (notes and skips together), the first in note_str order. A skip uses
    * up a place: the stream stays a prefix of the unlimited one, so `--limit` never changes which notes
-   * come first.
+   * come first. Entries with invalid metadata are kept as skips unless their name shows that the
+   * family, source or pitch filter excludes them.
    */
   readonly limit?: number;
 }
@@ -74,6 +75,24 @@ export function matchesFilters(meta: NoteMeta, f: NsynthFilters): boolean {
   if (f.sources && f.sources.length > 0 && !f.sources.includes(meta.instrument_source_str)) return false;
   if (f.pitchMin !== undefined && meta.pitch < f.pitchMin) return false;
   if (f.pitchMax !== undefined && meta.pitch > f.pitchMax) return false;
+  return true;
+}
+
+/**
+ * For an entry whose metadata is invalid: false when its name alone shows the filters exclude it
+ * (NSynth names spell family, source and pitch), true otherwise. So a family filter does not report
+ * broken notes of other families, while a broken note that might match is reported, never dropped.
+ */
+export function nameMayMatchFilters(id: string, f: NsynthFilters): boolean {
+  const m = /^([a-z_]+)_(acoustic|electronic|synthetic)_\d{3}-(\d{3})-\d{3}$/.exec(id);
+  if (m === null) return true;
+  const [, family, source, pitchText] = m;
+  if (!NSYNTH_FAMILIES.includes(family)) return true;
+  const pitch = Number(pitchText);
+  if (f.families && f.families.length > 0 && !f.families.includes(family)) return false;
+  if (f.sources && f.sources.length > 0 && !f.sources.includes(source)) return false;
+  if (f.pitchMin !== undefined && pitch < f.pitchMin) return false;
+  if (f.pitchMax !== undefined && pitch > f.pitchMax) return false;
   return true;
 }
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { crc32c, maskCrc } from './crc32c.ts';
 import { decodeExample, decodeUtf8, encodeExample, type Feature, type FeatureValue } from './example-proto.ts';
 import {
-  matchesFilters, NOTE_META_KEYS, NSYNTH_FRAMES, NsynthError, showId, validateFilters, validateNoteMeta,
+  matchesFilters, nameMayMatchFilters, NOTE_META_KEYS, NSYNTH_FRAMES, NsynthError, showId, validateFilters, validateNoteMeta,
   type NoteSkip, type NsynthEntry, type NsynthFilters, type NsynthReader,
 } from './meta.ts';
 import type { Note, NoteMeta } from './types.ts';
@@ -89,7 +89,10 @@ async function readRecordAt(fh: FileHandle, file: string, size: number, offset: 
   const header = new Uint8Array(HEADER_BYTES);
   if ((await readExactly(fh, header, offset)) < HEADER_BYTES) throw new NsynthError(`${where}: truncated header (file ends at byte ${size})`);
   const hv = new DataView(header.buffer);
-  if (hv.getUint32(8, true) !== maskCrc(crc32c(header.subarray(0, 8)))) throw new NsynthError(`${where}: bad CRC-32C of the length (corrupt file)`);
+  if (hv.getUint32(8, true) !== maskCrc(crc32c(header.subarray(0, 8)))) {
+    // At the very start this is far more likely the wrong kind of file than a corrupt one.
+    throw new NsynthError(`${where}: bad CRC-32C of the length (${index === 0 ? 'not a TFRecord file?' : 'corrupt file'})`);
+  }
   const length = hv.getBigUint64(0, true);
   if (length > BigInt(MAX_RECORD_BYTES)) throw new NsynthError(`${where}: record of ${length} bytes is too large`);
   const n = Number(length);
@@ -254,7 +257,7 @@ export async function openTfrecord(file: string, filters: NsynthFilters = {}): P
   const selected: IndexedRecord[] = [];
   for (const r of indexed) {
     if (filters.limit !== undefined && selected.length >= filters.limit) break;
-    if (r.problem !== null || (r.meta !== null && matchesFilters(r.meta, filters))) selected.push(r);
+    if (r.meta !== null ? matchesFilters(r.meta, filters) : nameMayMatchFilters(r.id, filters)) selected.push(r);
   }
   return {
     form: 'tfrecord',
