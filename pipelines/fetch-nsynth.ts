@@ -4,22 +4,23 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { onInterrupt, parseArgs } from '../src/cli/args.ts';
 import { createProgress, type Progress } from '../src/cli/progress.ts';
 import { EXIT_INTERRUPTED, runCommand, UserError } from '../src/cli/run.ts';
 import { DownloadError, fetchNsynth, nsynthUrl, type NsynthForm, type NsynthSplit } from '../src/nsynth/download.ts';
 import { NsynthError } from '../src/nsynth/meta.ts';
 
-/** The command's option parser (exported so tests can parse without spawning). */
-export function fetchNsynthParser(argv: readonly string[]) {
-  return yargs([...argv])
-    .scriptName('npm run fetch-nsynth --')
-    .usage(
-      `$0 [options]\n\nDownload an NSynth split (default: the test split, ${nsynthUrl('test', 'jsonwav')}),\n` +
-        'resume it if interrupted, extract it and check it. The result is what eval-nsynth reads.',
-    )
-    .options({
+export interface FetchNsynthMainHooks {
+  readonly retryDelayMs?: number;
+  readonly idleTimeoutMs?: number;
+}
+
+/** Runs the command; returns the exit code. */
+export async function fetchNsynthMain(argv: readonly string[], hooks: FetchNsynthMainHooks = {}): Promise<number> {
+  const args = await parseArgs(argv, 'npm run fetch-nsynth --', `$0 [options]\n\nDownload an NSynth split (default: the test split, ${nsynthUrl('test', 'jsonwav')}),\n` +
+    'resume it if interrupted, extract it and check it. The result is what eval-nsynth reads.', (y) =>
+    y.options({
       split: { type: 'string', default: 'test', choices: ['test', 'valid', 'train'], describe: 'which split' },
       form: { type: 'string', default: 'jsonwav', choices: ['jsonwav', 'tfrecord'], describe: 'jsonwav (.tar.gz of examples.json + WAVs) or a single .tfrecord file' },
       out: { type: 'string', default: path.join('datasets', 'nsynth'), describe: 'folder receiving nsynth-<split>/ or nsynth-<split>.tfrecord' },
@@ -28,39 +29,11 @@ export function fetchNsynthParser(argv: readonly string[]) {
       'keep-archive': { type: 'boolean', default: false, describe: 'keep the .tar.gz after extraction' },
       retries: { type: 'number', default: 5, describe: 'requests tried before giving up (each resumes the last)' },
       quiet: { type: 'boolean', default: false, describe: 'no progress output' },
-    })
-    .strict()
-    .version(false)
-    .help()
-    .alias('h', 'help')
-    .exitProcess(false)
-    .fail((msg, err) => {
-      throw new UserError(msg ?? err?.message ?? 'bad arguments');
-    })
-    .wrap(Math.min(110, process.stdout.columns ?? 110));
-}
-
-/** Extra knobs for tests (short retry delays); not command-line options. */
-export interface FetchNsynthMainHooks {
-  readonly retryDelayMs?: number;
-  readonly idleTimeoutMs?: number;
-}
-
-/** Runs the command; returns the exit code. */
-export async function fetchNsynthMain(argv: readonly string[], hooks: FetchNsynthMainHooks = {}): Promise<number> {
-  let helpShown = false;
-  const args = await fetchNsynthParser(argv).parseAsync([...argv], {}, (err, _argv, output) => {
-    if (err) throw err;
-    if (output) {
-      helpShown = true;
-      process.stdout.write(`${output}\n`);
-    }
-  });
-  if (helpShown) return 0;
+    }),
+  );
+  if (args === null) return 0;
   if (!Number.isInteger(args.retries) || args.retries < 1 || args.retries > 100) throw new UserError(`--retries must be a whole number 1–100, got ${args.retries}`);
-  const controller = new AbortController();
-  const onSigint = (): void => controller.abort();
-  process.on('SIGINT', onSigint);
+  const interrupt = onInterrupt('fetch-nsynth', 'stopping; the partial download is kept and resumes next time');
   let progress: Progress | null = null;
   let progressTotalMb = -1;
   const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10;
@@ -75,7 +48,7 @@ export async function fetchNsynthMain(argv: readonly string[], hooks: FetchNsynt
       maxAttempts: args.retries,
       retryDelayMs: hooks.retryDelayMs,
       idleTimeoutMs: hooks.idleTimeoutMs,
-      signal: controller.signal,
+      signal: interrupt.signal,
       onProgress: (done, total) => {
         const totalMb = total === null ? 0 : mb(total);
         if (progress === null || totalMb !== progressTotalMb) {
@@ -86,7 +59,7 @@ export async function fetchNsynthMain(argv: readonly string[], hooks: FetchNsynt
         progress.update(mb(done));
       },
     }).catch((e: unknown) => {
-      if (controller.signal.aborted) return null;
+      if (interrupt.signal.aborted) return null;
       if (e instanceof DownloadError || e instanceof NsynthError) throw new UserError(e.message);
       throw e;
     });
@@ -104,7 +77,7 @@ export async function fetchNsynthMain(argv: readonly string[], hooks: FetchNsynt
     for (const w of result.warnings) process.stderr.write(`fetch-nsynth: warning: ${w}\n`);
     return 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.dispose();
   }
 }
 
