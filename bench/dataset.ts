@@ -40,6 +40,8 @@ export interface DatasetBench {
   readonly msPerVoice: number;
   readonly msPerNote: number;
   readonly figures: readonly ThroughputFigure[];
+  /** Peak RSS of the whole command (all cores) by patch count, MB. */
+  readonly peakRssMb: Record<number, number>;
 }
 
 function figure(what: string, workers: number, patches: number, secs: number[], extra: Partial<ThroughputFigure> = {}): ThroughputFigure {
@@ -119,5 +121,13 @@ export async function benchDataset(count = 5000, runs = 5, log: (s: string) => v
     log(`gen-dataset ${count}, ${workers} worker(s): ${f.seconds.toFixed(1)} s wall (${f.realTimeFactor.toFixed(0)}× real time), ${g.seconds.toFixed(1)} s inside; peak ${f.peakRssMb} MB`);
     figures.push(f, g);
   }
-  return { cores, msPerVoice: voice.medianMs, msPerNote: note.medianMs, figures };
+  // Memory must not grow with --count: peak RSS of a tenth-size run beside the full one.
+  const small = Math.max(1, Math.round(count / 10));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-bench-'));
+  const res = spawnSync(process.execPath, ['--import', 'tsx', 'pipelines/gen-dataset.ts', '--count', String(small), '--workers', String(cores), '--out', path.join(dir, 'ds'), '--quiet'], { cwd: REPO, encoding: 'utf8' });
+  rmSync(dir, { recursive: true, force: true });
+  const smallRss = Number(/peak memory (\d+) MB/.exec(res.stdout)?.[1] ?? NaN);
+  const fullRss = figures.find((f) => f.peakRssMb !== undefined && f.workers === cores)?.peakRssMb ?? NaN;
+  log(`peak memory: ${small} patches ${smallRss} MB, ${count} patches ${fullRss} MB`);
+  return { cores, msPerVoice: voice.medianMs, msPerNote: note.medianMs, figures, peakRssMb: { [small]: smallRss, [count]: fullRss } };
 }

@@ -5,6 +5,7 @@
  * Run: `npx tsx bench/render.ts` (prints JSON). Medians after warm-up, because the machine is
  * shared and single runs are noisy.
  */
+import { timeRuns } from './timing.ts';
 import { fileURLToPath } from 'node:url';
 import { decimate3 } from '../src/dsp/resample.ts';
 import { createJsFmKernel, createWasmFmKernel, type FmKernel } from '../src/dsp/fm-kernel.ts';
@@ -36,15 +37,8 @@ export interface RenderBench {
 }
 
 function time(name: string, fn: (i: number) => void, runs: number, warmup: number): RenderTiming {
-  for (let i = 0; i < warmup; i++) fn(i);
-  const t: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    fn(warmup + i);
-    t.push(performance.now() - t0);
-  }
-  t.sort((a, b) => a - b);
-  return { name, msPerRender: t[Math.floor(runs / 2)], msMin: t[0], runs };
+  const t = timeRuns(fn, runs, warmup);
+  return { name, msPerRender: t.medianMs, msMin: t.minMs, runs };
 }
 
 /**

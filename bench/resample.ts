@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ANTIALIAS_NUM_TAPS, decimate3, decimate3Js, decimate3Reference } from '../src/dsp/resample.ts';
 import { ANTIALIAS_TAPS } from '../src/dsp/antialias-taps.ts';
 import { createWasmDecimator } from '../src/dsp/decimate3-wasm.ts';
+import { timeRuns } from './timing.ts';
 
 /** One variant's timing, milliseconds per 192 000-sample call. */
 export interface VariantTiming {
@@ -29,15 +30,8 @@ export interface ResampleBench {
 }
 
 function time(name: string, fn: () => void, runs: number, warmup: number): VariantTiming {
-  for (let i = 0; i < warmup; i++) fn();
-  const t: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    fn();
-    t.push(performance.now() - t0);
-  }
-  t.sort((a, b) => a - b);
-  return { name, msPerCall: t[Math.floor(runs / 2)], msMin: t[0], runs };
+  const t = timeRuns(fn, runs, warmup);
+  return { name, msPerCall: t.medianMs, msMin: t.minMs, runs };
 }
 
 /**
