@@ -174,6 +174,8 @@ export class YinPlan {
   private readonly bRe: Float64Array;
   private readonly bIm: Float64Array;
   private readonly prefix: Float64Array;
+  /** cc[k] = Σ_j m[j]·frame[j + k], k = 0 … 2·(maxLag + 1). */
+  private readonly correlation: Float64Array;
   /** Cross-spectrum P = conj(M)·F of the current frame, bins 0 … N/2. */
   private readonly pRe: Float64Array;
   private readonly pIm: Float64Array;
@@ -216,6 +218,7 @@ export class YinPlan {
     this.bRe = new Float64Array(bins);
     this.bIm = new Float64Array(bins);
     this.prefix = new Float64Array(frameLength + 1);
+    this.correlation = new Float64Array(2 * this.maxLag + 3);
     this.pRe = new Float64Array(bins);
     this.pIm = new Float64Array(bins);
     this.g = new Float64Array(bins);
@@ -309,7 +312,9 @@ export class YinPlan {
     this.fft.forward(q, aRe, aIm);
     // cc at index k ≤ N/2 is (Re Q[k] + Im Q[k])/N; beyond, Q[k] = conj Q[N − k].
     const scale = 1 / n;
-    const cc = (k: number): number => (k <= half ? (aRe[k] + aIm[k]) * scale : (aRe[n - k] - aIm[n - k]) * scale);
+    const cc = this.correlation;
+    const top = 2 * lagSpan;
+    for (let k = 0; k <= top; k++) cc[k] = k <= half ? (aRe[k] + aIm[k]) * scale : (aRe[n - k] - aIm[n - k]) * scale;
 
     const energyMiddle = prefix[lagSpan + w] - prefix[lagSpan];
     const d = this.cmnd;
@@ -320,7 +325,7 @@ export class YinPlan {
     for (let tau = 1; tau <= lagSpan; tau++) {
       const ePlus = prefix[lagSpan + tau + w] - prefix[lagSpan + tau];
       const eMinus = prefix[lagSpan - tau + w] - prefix[lagSpan - tau];
-      let diff = energyMiddle + 0.5 * (ePlus + eMinus) - (cc(lagSpan + tau) + cc(lagSpan - tau));
+      let diff = energyMiddle + 0.5 * (ePlus + eMinus) - (cc[lagSpan + tau] + cc[lagSpan - tau]);
       if (diff < 0) diff = 0; // rounding; d(τ) is a sum of squares
       cumulative += diff;
       cum[tau] = cumulative;
