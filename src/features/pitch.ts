@@ -163,32 +163,28 @@ export class YinPlan {
   readonly minLag: number;
   /** Longest lag searched, samples (the last lag computed is one more, for interpolation). */
   readonly maxLag: number;
-  /** Integration window W, samples. */
-  readonly window: number;
+  /** Analysed span per frame, samples: frameLength − (maxLag + 1) (the rest is zero padding). */
+  readonly span: number;
   private readonly fft: RealFftPlan;
   private readonly frame: Float64Array;
-  private readonly middle: Float64Array;
   private readonly q: Float64Array;
-  private readonly aRe: Float64Array;
-  private readonly aIm: Float64Array;
-  private readonly bRe: Float64Array;
-  private readonly bIm: Float64Array;
+  private readonly re: Float64Array;
+  private readonly im: Float64Array;
+  /** Prefix sums of squares of the frame, length span + 1. */
   private readonly prefix: Float64Array;
-  /** cc[k] = Σ_j m[j]·frame[j + k], k = 0 … 2·(maxLag + 1). */
-  private readonly correlation: Float64Array;
-  /** Cross-spectrum P = conj(M)·F of the current frame, bins 0 … N/2. */
-  private readonly pRe: Float64Array;
-  private readonly pIm: Float64Array;
-  /** Cosine series of s(τ) = cc(L + τ) + cc(L − τ) = Σ_k g[k]·cos(2πkτ/N), for the refinement. */
+  /** Power spectrum |F_k|² of the current frame, k = 0 … N/2. */
+  private readonly power: Float64Array;
+  /** Autocorrelation r(τ), τ = 0 … maxLag + 1. */
+  private readonly acf: Float64Array;
+  /** Cosine series of r: r(τ) = Σ_k g[k]·cos(2πkτ/N), for the refinement. */
   private readonly g: Float64Array;
-  /** cos/sin(2πk·L/N), k = 0 … N/2: rotates the cross-spectrum to the centre lag L. */
-  private readonly centreCos: Float64Array;
-  private readonly centreSin: Float64Array;
+  /** Normalised difference d(τ), τ = 0 … maxLag + 1. */
+  private readonly diff: Float64Array;
   /** CMND d'(τ), τ = 0 … maxLag + 1. */
   private readonly cmnd: Float64Array;
   /** Σ_{j=1}^{τ} d(j), τ = 0 … maxLag + 1 (the CMND's normaliser). */
   private readonly cumulative: Float64Array;
-  /** d at the lag `refineLag` last returned. */
+  /** Normalised d at the lag `refineLag` last returned. */
   private refinedDiff = 0;
 
   constructor(config: PitchConfig = DDX7_PITCH) {
@@ -202,33 +198,23 @@ export class YinPlan {
     this.config = Object.freeze({ ...config });
     this.minLag = Math.max(2, Math.floor(sampleRate / fMaxHz));
     this.maxLag = Math.ceil(sampleRate / fMinHz);
-    // The correlation needs lags −(maxLag+1) … maxLag+1 around W samples, inside one FFT frame
-    // without circular wrap-around.
-    this.window = frameLength - 2 * (this.maxLag + 1);
-    if (this.window < this.maxLag) {
-      throw new Error(`frameLength ${frameLength} leaves an integration window of ${this.window} samples, shorter than the longest period ${this.maxLag}`);
+    // Zero padding of maxLag + 1 keeps the circular correlation equal to the linear one for
+    // every lag used (0 … maxLag + 1).
+    this.span = frameLength - (this.maxLag + 1);
+    if (this.span - this.maxLag - 1 < this.maxLag) {
+      throw new Error(`frameLength ${frameLength} leaves an integration window shorter than the longest period ${this.maxLag}`);
     }
     this.fft = new RealFftPlan(frameLength);
     const bins = this.fft.bins;
     this.frame = new Float64Array(frameLength);
-    this.middle = new Float64Array(frameLength);
     this.q = new Float64Array(frameLength);
-    this.aRe = new Float64Array(bins);
-    this.aIm = new Float64Array(bins);
-    this.bRe = new Float64Array(bins);
-    this.bIm = new Float64Array(bins);
-    this.prefix = new Float64Array(frameLength + 1);
-    this.correlation = new Float64Array(2 * this.maxLag + 3);
-    this.pRe = new Float64Array(bins);
-    this.pIm = new Float64Array(bins);
+    this.re = new Float64Array(bins);
+    this.im = new Float64Array(bins);
+    this.prefix = new Float64Array(this.span + 1);
+    this.power = new Float64Array(bins);
+    this.acf = new Float64Array(this.maxLag + 2);
     this.g = new Float64Array(bins);
-    this.centreCos = new Float64Array(bins);
-    this.centreSin = new Float64Array(bins);
-    for (let k = 0; k < bins; k++) {
-      const a = (2 * Math.PI * k * (this.maxLag + 1)) / frameLength;
-      this.centreCos[k] = Math.cos(a);
-      this.centreSin[k] = Math.sin(a);
-    }
+    this.diff = new Float64Array(this.maxLag + 2);
     this.cmnd = new Float64Array(this.maxLag + 2);
     this.cumulative = new Float64Array(this.maxLag + 2);
   }
@@ -250,86 +236,82 @@ export class YinPlan {
     // Silent frames get NaN first, then hold the previous estimate (an f0 has to be fed to the
     // decoder everywhere; over silence its value hardly matters, a jump to fMin would).
     for (let t = 0; t < frames; t++) {
-      const r = this.analyseFrame(signal, t * this.config.hop);
-      f0Hz[t] = r.f0Hz;
-      confidence[t] = r.confidence;
+      f0Hz[t] = this.analyseFrame(signal, t * this.config.hop);
+      confidence[t] = this.lastConfidence;
     }
     fillSilentFrames(f0Hz, this.config.fMinHz);
     return { f0Hz, confidence };
   }
 
+  /** Confidence of the frame `analyseFrame` last analysed, [0, 1]. */
+  lastConfidence = 0;
+
   /**
-   * YIN at one frame centred on sample `centre` (zero padding outside the signal).
+   * YIN at one frame centred on sample `centre` (zero padding outside the signal); the
+   * confidence is left in `lastConfidence` (no object per frame in the hot loop).
    *
-   * @returns f0 in Hz (NaN when the frame is silent) and confidence in [0, 1].
+   * @returns f0, Hz, in [fMinHz, fMaxHz]; NaN when the frame is silent (confidence 0).
    */
-  analyseFrame(signal: RealInput, centre: number): { f0Hz: number; confidence: number } {
+  analyseFrame(signal: RealInput, centre: number): number {
     const n = this.fft.size;
-    const lagSpan = this.maxLag + 1;
-    const w = this.window;
+    const half = n >> 1;
+    const span = this.span;
     const frame = this.frame;
-    const start = centre - (w >> 1) - lagSpan;
+    const start = centre - (span >> 1);
     const len = signal.length;
-    if (start >= 0 && start + n <= len) {
-      for (let i = 0; i < n; i++) frame[i] = signal[start + i];
+    if (start >= 0 && start + span <= len) {
+      for (let i = 0; i < span; i++) frame[i] = signal[start + i];
     } else {
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; i < span; i++) {
         const j = start + i;
         frame[i] = j >= 0 && j < len ? signal[j] : 0;
       }
     }
+    // frame[span … n) stays zero: the padding.
     const prefix = this.prefix;
     prefix[0] = 0;
-    for (let i = 0; i < n; i++) prefix[i + 1] = prefix[i] + frame[i] * frame[i];
-    if (prefix[n] <= this.config.silenceMeanSquare * n) return { f0Hz: NaN, confidence: 0 };
+    for (let i = 0; i < span; i++) prefix[i + 1] = prefix[i] + frame[i] * frame[i];
+    if (prefix[span] <= this.config.silenceMeanSquare * span) {
+      this.lastConfidence = 0;
+      return NaN;
+    }
 
-    // m = frame[lagSpan … lagSpan + W), zero elsewhere (the tail stays zero between calls).
-    const middle = this.middle;
-    for (let j = 0; j < w; j++) middle[j] = frame[lagSpan + j];
-    this.fft.forward(frame, this.bRe, this.bIm);
-    this.fft.forward(middle, this.aRe, this.aIm);
-    // cc[k] = Σ_j m[j]·frame[j + k] = IFFT(conj(M)·F)[k]. The inverse of the Hermitian product P
-    // is read off one more real FFT of q = Re P + Im P (P extended to all N bins): for real
-    // output, N·cc[k] = Re Q[k] + Im Q[k].
-    const half = n >> 1;
+    // r(τ) = Σ_j x[j]·x[j + τ] = IFFT(|F|²)(τ). The inverse of a real even spectrum is one more
+    // forward real FFT of it (the imaginary parts vanish), so two FFTs per frame in all.
+    const re = this.re;
+    const im = this.im;
+    const power = this.power;
+    this.fft.forward(frame, re, im);
     const q = this.q;
-    const aRe = this.aRe;
-    const aIm = this.aIm;
-    const bRe = this.bRe;
-    const bIm = this.bIm;
-    const pRe = this.pRe;
-    const pIm = this.pIm;
     for (let k = 0; k <= half; k++) {
-      pRe[k] = aRe[k] * bRe[k] + aIm[k] * bIm[k];
-      pIm[k] = aRe[k] * bIm[k] - aIm[k] * bRe[k];
+      const p = re[k] * re[k] + im[k] * im[k];
+      power[k] = p;
+      q[k] = p;
+      if (k > 0 && k < half) q[n - k] = p;
     }
-    q[0] = pRe[0];
-    q[half] = pRe[half];
-    for (let k = 1; k < half; k++) {
-      q[k] = pRe[k] + pIm[k];
-      q[n - k] = pRe[k] - pIm[k];
-    }
-    this.fft.forward(q, aRe, aIm);
-    // cc at index k ≤ N/2 is (Re Q[k] + Im Q[k])/N; beyond, Q[k] = conj Q[N − k].
+    this.fft.forward(q, re, im);
+    const lagSpan = this.maxLag + 1;
+    const acf = this.acf;
     const scale = 1 / n;
-    const cc = this.correlation;
-    const top = 2 * lagSpan;
-    for (let k = 0; k <= top; k++) cc[k] = k <= half ? (aRe[k] + aIm[k]) * scale : (aRe[n - k] - aIm[n - k]) * scale;
+    for (let tau = 0; tau <= lagSpan; tau++) acf[tau] = re[tau] * scale;
 
-    const energyMiddle = prefix[lagSpan + w] - prefix[lagSpan];
+    // d(τ) over the overlap [0, span − τ) vs [τ, span), per sample (× span/(span − τ)) so that
+    // the shrinking overlap does not tilt the CMND towards long lags.
+    const diff = this.diff;
     const d = this.cmnd;
     const cum = this.cumulative;
     d[0] = 1;
     cum[0] = 0;
+    diff[0] = 0;
     let cumulative = 0;
     for (let tau = 1; tau <= lagSpan; tau++) {
-      const ePlus = prefix[lagSpan + tau + w] - prefix[lagSpan + tau];
-      const eMinus = prefix[lagSpan - tau + w] - prefix[lagSpan - tau];
-      let diff = energyMiddle + 0.5 * (ePlus + eMinus) - (cc[lagSpan + tau] + cc[lagSpan - tau]);
-      if (diff < 0) diff = 0; // rounding; d(τ) is a sum of squares
-      cumulative += diff;
+      const energy = prefix[span - tau] + (prefix[span] - prefix[tau]);
+      let v = ((energy - 2 * acf[tau]) * span) / (span - tau);
+      if (v < 0) v = 0; // rounding; d(τ) is a sum of squares
+      diff[tau] = v;
+      cumulative += v;
       cum[tau] = cumulative;
-      d[tau] = cumulative > 0 ? (diff * tau) / cumulative : 1;
+      d[tau] = cumulative > 0 ? (v * tau) / cumulative : 1;
     }
 
     // §II.D: the first dip below the threshold (the shortest period, which avoids sub-octave
@@ -362,8 +344,9 @@ export class YinPlan {
       else if (shift < -1) shift = -1;
       minimum = y1 - 0.25 * (y0 - y2) * shift;
     }
-    this.prepareSeries();
-    let lag = this.refineLag(best, best + shift, energyMiddle);
+    const g = this.g;
+    for (let k = 0; k <= half; k++) g[k] = ((k === 0 || k === half ? 1 : 2) * power[k]) * scale;
+    let lag = this.refineLag(best, best + shift);
     // Short periods: the CMND is sampled at integer lags, and a sharp dip (a bright tone at
     // 1.5 kHz has a period of 10.7 samples) can fall between two samples and miss the threshold
     // while its double, at an integer-ish 21.3, does not: a sub-octave error with high
@@ -375,7 +358,7 @@ export class YinPlan {
       if (c >= COARSE_LAG || c < this.minLag) continue;
       const i = Math.round(c);
       if (Math.min(d[i - 1], d[i], d[i + 1]) > COARSE_PREFILTER) continue;
-      const x = this.refineLag(i, c, energyMiddle);
+      const x = this.refineLag(i, c);
       const fl = Math.floor(x);
       const norm = cum[fl] + (x - fl) * this.refinedDiff;
       const value = norm > 0 ? (this.refinedDiff * x) / norm : 1;
@@ -389,7 +372,8 @@ export class YinPlan {
     if (f0 < this.config.fMinHz) f0 = this.config.fMinHz;
     else if (f0 > this.config.fMaxHz) f0 = this.config.fMaxHz;
     const c = 1 - minimum;
-    return { f0Hz: f0, confidence: c < 0 ? 0 : c > 1 ? 1 : c };
+    this.lastConfidence = c < 0 ? 0 : c > 1 ? 1 : c;
+    return f0;
   }
 
   /**
@@ -397,24 +381,22 @@ export class YinPlan {
    *
    * Why: a parabola through three integer lags is biased when the dip spans few samples (at
    * 1760 Hz the period is 9.1 samples and the dip is a raised cosine, not a parabola): about
-   * 10 cents there. The correlation term of d is a cosine series in τ whose coefficients come
-   * from the cross-spectrum already computed, so d and its derivatives are exact at any
-   * fractional lag; the energy terms vary slowly and are interpolated linearly.
+   * 10 cents there. The autocorrelation is a cosine series in τ whose coefficients are the
+   * power spectrum already computed, so it and its derivatives are exact at any fractional lag;
+   * the energy terms vary slowly and are interpolated linearly.
    *
    * @param best integer lag of the dip.
    * @param start first estimate (the parabolic one), within best ± 1.
-   * @param energyMiddle Σ m², the constant term of d.
-   * @returns the lag of d's minimum near `best`, samples; `start` if Newton does not settle.
+   * @returns the lag of d's minimum near `best`, samples; the last in-range iterate if Newton
+   *   does not settle. The normalised d there is left in `refinedDiff`.
    */
-  private refineLag(best: number, start: number, energyMiddle: number): number {
+  private refineLag(best: number, start: number): number {
     const n = this.fft.size;
     const half = n >> 1;
     const g = this.g;
     const prefix = this.prefix;
-    const lagSpan = this.maxLag + 1;
-    const win = this.window;
-    const energyAt = (tau: number): number =>
-      energyMiddle + 0.5 * (prefix[lagSpan + tau + win] - prefix[lagSpan + tau] + prefix[lagSpan - tau + win] - prefix[lagSpan - tau]);
+    const span = this.span;
+    const energyAt = (tau: number): number => prefix[span - tau] + (prefix[span] - prefix[tau]);
     const step = (2 * Math.PI) / n;
     let x = start;
     let value = NaN;
@@ -425,24 +407,26 @@ export class YinPlan {
       const sr = Math.sin(theta);
       let c = 1;
       let s = 0;
-      let d0 = g[0];
-      let d1 = 0;
-      let d2 = 0;
+      let r0 = g[0];
+      let r1 = 0;
+      let r2 = 0;
       for (let k = 1; k <= half; k++) {
         const c2 = c * cr - s * sr;
         s = s * cr + c * sr;
         c = c2;
-        d0 += g[k] * c;
-        d1 += g[k] * k * s;
-        d2 += g[k] * k * k * c;
+        r0 += g[k] * c;
+        r1 += g[k] * k * s;
+        r2 += g[k] * k * k * c;
       }
-      // d(τ) = E(τ) − s(τ): d' = E' + step·Σ g k sin, d'' = step²·Σ g k² cos (E linear).
+      // d(τ) = E(τ) − 2r(τ): d' = E' + 2·step·Σ g k sin, d'' = 2·step²·Σ g k² cos (E linear).
+      // The per-sample factor span/(span − τ) is nearly constant over ±1 lag and is left out
+      // of the search (it moves the minimum by < 1e-3 sample), but kept in the value.
       const lo = Math.floor(x);
       const eLo = energyAt(lo);
       const slope = energyAt(lo + 1) - eLo;
-      value = eLo + slope * (x - lo) - d0;
-      const grad = slope + step * d1;
-      const curv = step * step * d2;
+      value = ((eLo + slope * (x - lo) - 2 * r0) * span) / (span - x);
+      const grad = slope + 2 * step * r1;
+      const curv = 2 * step * step * r2;
       if (!(curv > 0)) break;
       const next = x - grad / curv;
       if (!(next > best - 1 && next < best + 1)) break;
@@ -451,24 +435,6 @@ export class YinPlan {
     }
     this.refinedDiff = value > 0 ? value : 0;
     return x;
-  }
-
-  /** Fills the cosine series g of the current frame's correlation term (see `refineLag`). */
-  private prepareSeries(): void {
-    const n = this.fft.size;
-    const half = n >> 1;
-    const g = this.g;
-    const pRe = this.pRe;
-    const pIm = this.pIm;
-    const cosL = this.centreCos;
-    const sinL = this.centreSin;
-    // cc(y) = (1/N)·Σ_{k=−N/2}^{N/2} P_k·e^{2πiky/N} (the band-limited interpolant), so
-    // cc(L + τ) + cc(L − τ) = Σ_k g_k·cos(2πkτ/N), g_k = (2·w_k/N)·Re(P_k·e^{2πikL/N}),
-    // w_k = 1 at DC and Nyquist, 2 between (the negative frequencies folded in).
-    for (let k = 0; k <= half; k++) {
-      const w = k === 0 || k === half ? 1 : 2;
-      g[k] = ((2 * w) / n) * (pRe[k] * cosL[k] - pIm[k] * sinL[k]);
-    }
   }
 }
 
