@@ -51,7 +51,7 @@ export interface PitchConfig {
   readonly threshold: number;
   /**
    * Frames whose mean square over the frame is below this are silent: confidence 0, f0 held
-   * from the nearest non-silent frame. Squared full-scale units; 1e-10 is −100 dBFS.
+   * from the previous confident frame. Squared full-scale units; 1e-10 is −100 dBFS.
    */
   readonly silenceMeanSquare: number;
 }
@@ -233,13 +233,13 @@ export class YinPlan {
     if (f0Hz.length !== frames || confidence.length !== frames) {
       throw new Error(`out arrays have lengths ${f0Hz.length}, ${confidence.length}; expected ${frames}`);
     }
-    // Silent frames get NaN first, then hold the previous estimate (an f0 has to be fed to the
-    // decoder everywhere; over silence its value hardly matters, a jump to fMin would).
+    // Silent frames get NaN first, then hold the previous confident estimate (an f0 has to be
+    // fed to the decoder everywhere; over silence its value hardly matters, a jump to fMin would).
     for (let t = 0; t < frames; t++) {
       f0Hz[t] = this.analyseFrame(signal, t * this.config.hop);
       confidence[t] = this.lastConfidence;
     }
-    fillSilentFrames(f0Hz, this.config.fMinHz);
+    fillSilentFrames(f0Hz, confidence, this.config.fMinHz);
     return { f0Hz, confidence };
   }
 
@@ -438,22 +438,31 @@ export class YinPlan {
   }
 }
 
-/** Replaces NaN entries (silent frames) by the previous finite one (a leading run by the first), or `fallback` if none. */
-function fillSilentFrames(f0: Float32Array, fallback: number): void {
+/** Confidence from which an estimate may be copied into silent frames. */
+const HOLD_CONFIDENCE = 0.5;
+
+/**
+ * Replaces NaN entries (silent frames) by the previous confident estimate (a leading run by the
+ * first one), so an onset frame that sees a few samples of the note does not set the f0 of the
+ * silence before it. Without any confident frame, the previous finite estimate, else `fallback`.
+ */
+function fillSilentFrames(f0: Float32Array, confidence: Float32Array, fallback: number): void {
   const n = f0.length;
-  let last = NaN;
-  // Forward pass holds the previous estimate; a backward pass fills the leading run.
+  let firstConfident = NaN;
+  let firstFinite = NaN;
   for (let i = 0; i < n; i++) {
-    if (Number.isNaN(f0[i])) f0[i] = last;
-    else last = f0[i];
+    if (Number.isNaN(f0[i])) continue;
+    if (Number.isNaN(firstFinite)) firstFinite = f0[i];
+    if (confidence[i] >= HOLD_CONFIDENCE) {
+      firstConfident = f0[i];
+      break;
+    }
   }
-  let first = 0;
-  while (first < n && Number.isNaN(f0[first])) first++;
-  if (first === n) {
-    f0.fill(fallback);
-    return;
+  let held = Number.isNaN(firstConfident) ? (Number.isNaN(firstFinite) ? fallback : firstFinite) : firstConfident;
+  for (let i = 0; i < n; i++) {
+    if (Number.isNaN(f0[i])) f0[i] = held;
+    else if (confidence[i] >= HOLD_CONFIDENCE || Number.isNaN(firstConfident)) held = f0[i];
   }
-  for (let i = 0; i < first; i++) f0[i] = f0[first];
 }
 
 /**
