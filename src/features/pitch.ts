@@ -7,15 +7,23 @@
  * interpolation, §II.F best local estimate. Confidence = 1 − CMND at the chosen dip, clipped to
  * [0, 1] (the "aperiodicity" of §II.D turned around, so a clean period gives ≈ 1).
  *
- * Two choices differ from the paper's textbook form:
- * - The difference function is made symmetric about the frame centre c:
- *   d(τ) = ½·Σ_j (m_j − x[s+j+τ])² + ½·Σ_j (m_j − x[s+j−τ])², m_j = x[s+j], s = c − W/2.
- *   The one-sided form compares [s, s+W) with [s+τ, s+τ+W), whose midpoint drifts by τ/2
- *   (up to 10 ms at 50 Hz); under vibrato that is a lag of several cents. The two halves put
- *   the comparison's midpoint at c for every τ.
- * - Both halves come from one cross-correlation of m with the frame, computed by FFT (three
- *   real FFTs of 1024 points per frame instead of W·τmax multiply-adds); the energy terms come
+ * Where this departs from the paper's textbook form, and why:
+ * - Difference function over a centred, shrinking overlap: frame x = the `span` samples centred
+ *   on the frame's sample c, d(τ) = Σ_{j<span−τ} (x_j − x_{j+τ})² · span/(span − τ). The
+ *   paper's fixed window [s, s+W) vs [s+τ, s+τ+W) has a midpoint that drifts by τ/2 (10 ms at
+ *   50 Hz), a lag of several cents under vibrato; here both halves of every comparison are
+ *   centred on c. The factor span/(span − τ) makes d a per-sample mean square, so the
+ *   shrinking overlap does not tilt the CMND towards long lags.
+ * - Computed fast: d(τ) = E₁(τ) + E₂(τ) − 2·r(τ) with r the autocorrelation, from two real FFTs
+ *   of 1024 points per frame (|F|², then one more forward FFT of that even spectrum as the
+ *   inverse); zero padding of maxLag + 1 keeps it free of circular wrap-around. E₁, E₂ come
  *   from a prefix sum of squares.
+ * - Sub-sample period: after §II.E's parabola, Newton steps on the band-limited d (r is a
+ *   cosine series in the power spectrum), since the parabola is biased by ~10 cents when the
+ *   period is only ~9 samples (1760 Hz).
+ * - Short periods: a sharp dip between two integer lags can miss the threshold while its
+ *   double does not (a sub-octave error at ~1.5 kHz); sub-multiples under 32 samples of the
+ *   chosen lag are re-tested with the band-limited d.
  *
  * No pYIN/Viterbi smoothing: on the synthetic tones and the fixture notes the raw track is
  * already within a few cents where it is confident (see test/pitch.test.ts); smoothing would
@@ -43,8 +51,8 @@ export interface PitchConfig {
   /** Highest f0 searched, Hz; sets the shortest lag ⌊sampleRate/fMaxHz⌋. */
   readonly fMaxHz: number;
   /**
-   * FFT size of the per-frame correlation, samples, a power of two; the frame spans this many
-   * samples and the integration window is W = frameLength − 2·(longest lag + 1).
+   * FFT size of the per-frame autocorrelation, samples, a power of two; the analysed span is
+   * frameLength − (longest lag + 1), the rest zero padding.
    */
   readonly frameLength: number;
   /** YIN's absolute threshold on the CMND (paper §II.D; 0.1 there). */
@@ -58,8 +66,8 @@ export interface PitchConfig {
 
 /**
  * DDX7's control features at 16 kHz: hop 64 (250 frames/s), 50–2000 Hz. frameLength 1024
- * (64 ms, CREPE's window) gives W = 1024 − 2·322 = 380 samples (1.2 periods at 50 Hz; the
- * symmetric form integrates over 2W).
+ * (CREPE's window length) gives a span of 1024 − 322 = 702 samples (44 ms), so the overlap
+ * at the longest lag (320) is 382 samples, 1.2 periods of 50 Hz.
  */
 export const DDX7_PITCH: PitchConfig = Object.freeze({
   sampleRate: 16000,
@@ -186,6 +194,8 @@ export class YinPlan {
   private readonly cumulative: Float64Array;
   /** Normalised d at the lag `refineLag` last returned. */
   private refinedDiff = 0;
+  /** Confidence of the frame `analyseFrame` last analysed, [0, 1]. */
+  lastConfidence = 0;
 
   constructor(config: PitchConfig = DDX7_PITCH) {
     const { sampleRate, hop, fMinHz, fMaxHz, frameLength, threshold } = config;
@@ -242,9 +252,6 @@ export class YinPlan {
     fillSilentFrames(f0Hz, confidence, this.config.fMinHz);
     return { f0Hz, confidence };
   }
-
-  /** Confidence of the frame `analyseFrame` last analysed, [0, 1]. */
-  lastConfidence = 0;
 
   /**
    * YIN at one frame centred on sample `centre` (zero padding outside the signal); the
