@@ -6,6 +6,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend.ts';
@@ -18,7 +21,9 @@ import {
   controlInputs, createDdx7, DEFAULT_DDX7_CONFIG, type Ddx7Config, ddx7Forward, type Ddx7State, disposeDdx7, disposeDdx7State,
   parameterCount, receptiveFieldFrames,
 } from '../src/model/ddx7.ts';
-import { expectClose } from './helpers.ts';
+import { createDdx7Stream, loadDdx7, renderDdx7 } from '../src/model/ddx7-predict.ts';
+import { encodeWavPcm16 } from '../src/dsp/wav.ts';
+import { assertOneLineError, expectClose, runCli, SHARED_DIR } from './helpers.ts';
 
 const rng = seedrandom('fmmatch-ddx7');
 const uniform = (lo: number, hi: number): number => lo + (hi - lo) * rng();
@@ -318,5 +323,59 @@ describe('DDX7 model', () => {
       assert.ok(Math.max(...want.map(Math.abs)) > 1e-3, 'the render is not silent');
     });
     disposeDdx7(model);
+  });
+});
+
+describe('train-ddx7', () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-ddx7-test-'));
+  const out = path.join(tmp, 'model');
+  const fixture = path.join(SHARED_DIR, 'fixtures', 'nsynth-gm');
+  // Two flute notes, half-second excerpts, a 16-channel decoder and a 0.1 s reverb: seconds, not minutes.
+  const small = ['--data', fixture, '--families', 'flute', '--limit', '2', '--excerpt-sec', '0.5', '--batch', '2', '--channels', '16', '--reverb-sec', '0.1', '--backend', 'wasm', '--threads', '1', '--quiet'];
+
+  test('trains 3 steps on two fixture notes with a finite loss, then resumes to step 4; the model loads and renders', () => {
+    const first = runCli('train-ddx7', [...small, '--out', out, '--steps', '3', '--checkpoint-every', '2']);
+    assert.equal(first.status, 0, first.stderr);
+    const m = /steps 1–3 of 3, loss ([\d.]+) .* ([\d.]+) steps\/s .*decoder (\d+) parameters/.exec(first.stdout);
+    assert.ok(m, first.stdout);
+    assert.ok(Number.isFinite(Number(m[1])) && Number(m[1]) > 0);
+    for (const f of ['ddx7.json', 'weights.json', 'weights.bin', 'checkpoint/state.json', 'checkpoint/optimizer.bin']) assert.ok(existsSync(path.join(out, f)), `${f} missing`);
+    const cfg = JSON.parse(readFileSync(path.join(out, 'ddx7.json'), 'utf8'));
+    assert.equal(cfg.config.patch, 'flute');
+    assert.equal(cfg.config.iMax, 2);
+    assert.equal(cfg.features.frameRate, 250);
+    const again = runCli('train-ddx7', [...small, '--out', out, '--steps', '4', '--resume']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /steps 4–4 of 4, loss [\d.]+/);
+    const state = JSON.parse(readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8'));
+    assert.equal(state.losses.length, 4);
+    assert.ok(state.losses.every(Number.isFinite));
+
+    noLeak(() => {
+      const { model, file } = loadDdx7(out);
+      assert.equal(file.training.stepsDone, 4);
+      const f0 = new Float32Array(10).fill(523.25);
+      const ld = new Float32Array(10).fill(-30);
+      const audio = renderDdx7(model, f0, ld);
+      assert.equal(audio.length, 640);
+      assert.ok(audio.every(Number.isFinite));
+      const stream = createDdx7Stream(model);
+      const joined = [...stream.process(f0.subarray(0, 4), ld.subarray(0, 4)), ...stream.process(f0.subarray(4), ld.subarray(4))];
+      stream.dispose();
+      assert.ok(maxAbsDiff(joined, audio) < 1e-4);
+      disposeDdx7(model);
+    });
+  });
+
+  test('bad input: one-line errors and counted skips', () => {
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--patch', 'kazoo', '--out', path.join(tmp, 'kazoo')]), /unknown patch 'kazoo' \(expected one of violin, flute, trumpet/);
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', path.join(tmp, 'long'), '--excerpt-sec', '5']), /no usable 5 s excerpt in 2 file\(s\) \(skipped: 2 shorter than one 5 s excerpt\)/);
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', out, '--steps', '5', '--batch', '3', '--resume']), /other options/);
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', out]), /already holds a training run/);
+    const silent = path.join(tmp, 'silent');
+    mkdirSync(silent);
+    writeFileSync(path.join(silent, 'quiet.wav'), encodeWavPcm16(new Float32Array(16000), 16000));
+    writeFileSync(path.join(silent, 'broken.wav'), 'RIFF nonsense');
+    assertOneLineError('train-ddx7', runCli('train-ddx7', ['--data', silent, '--out', path.join(tmp, 'm-silent'), '--quiet']), /no usable 1 s excerpt in 2 file\(s\) \(skipped: .*1 silent/);
   });
 });

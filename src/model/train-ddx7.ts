@@ -301,8 +301,10 @@ function writeJson(file: string, value: unknown): void {
   renameSync(tmp, file);
 }
 
+/** Options a resume must keep: all but the step budget and the checkpoint interval. */
 function sameConfig(a: TrainDdx7Config, b: TrainDdx7Config): boolean {
-  return JSON.stringify({ ...a, steps: 0 }) === JSON.stringify({ ...b, steps: 0 });
+  const key = (c: TrainDdx7Config): string => JSON.stringify({ ...c, steps: 0, checkpointEvery: 0 });
+  return key(a) === key(b);
 }
 
 /** One batch: f0 [B·F], decoder inputs [B·F·2], target audio [B·N]; excerpts drawn by (seed, step). */
@@ -348,7 +350,7 @@ export async function trainDdx7(corpus: Ddx7Corpus, outDir: string, config: Trai
   if (resume) {
     if (!existsSync(statePath)) throw new Ddx7TrainError(`${outDir}: no checkpoint to resume (${statePath} missing)`);
     state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainState;
-    if (!sameConfig(state.config, config)) throw new Ddx7TrainError(`${outDir}: the checkpoint was made with other options (${JSON.stringify({ ...state.config, steps: undefined })}); resume with the same options or use another --out`);
+    if (!sameConfig(state.config, config)) throw new Ddx7TrainError(`${outDir}: the checkpoint was made with other options (${JSON.stringify({ ...state.config, steps: undefined, checkpointEvery: undefined })}); resume with the same options or use another --out`);
     model = loadDdx7Weights(config.model, path.join(ckpt, CKPT.weights));
     await optimizer.setWeights(loadNamedTensors(path.join(ckpt, CKPT.optimizer)));
   } else {
