@@ -267,6 +267,37 @@ export function learningRateAt(config: Pick<TrainDdx7Config, 'learningRate' | 'd
   return config.learningRate * Math.pow(config.decayRate, Math.floor((step - 1) / config.decayEvery));
 }
 
+/**
+ * One optimisation step: forward with dropout, multi-scale spectral loss, gradients of every
+ * variable, global-norm clipping, optimizer update.
+ *
+ * @param f0Hz [batch, frames] row-major, Hz
+ * @param inputs decoder inputs [batch, frames, 2] row-major
+ * @param target audio [batch, frames·64] row-major
+ * @returns the loss before the update
+ */
+export function ddx7TrainStep(model: Ddx7Model, optimizer: tf.Optimizer, f0Hz: Float32Array, inputs: Float32Array, target: Float32Array, batchSize: number, clipNorm: number): number {
+  const varList = [...model.vars.values()];
+  return tf.tidy(() => {
+    const targetT = tf.tensor2d(target, [batchSize, target.length / batchSize]);
+    const { value, grads } = tf.variableGrads(() => {
+      const out = ddx7Forward(model, f0Hz, inputs, batchSize, { training: true });
+      return multiScaleSpectralLoss(out.audio, targetT);
+    }, varList);
+    // Global-norm clipping (paper §4: 2), over every variable's gradient together.
+    const list = varList.map((v) => grads[v.name]);
+    const norm = Math.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g)))).dataSync()[0]);
+    const scale = Number.isFinite(norm) && norm > clipNorm ? clipNorm / norm : 1;
+    optimizer.applyGradients(varList.map((v, i) => ({ name: v.name, tensor: scale === 1 ? list[i] : tf.mul(list[i], scale) })));
+    return value.dataSync()[0];
+  });
+}
+
+/** Adam with a settable learning rate, as train-ddx7 uses it (β1 0.9, β2 0.999, ε 1e-7). */
+export function createDdx7Optimizer(learningRate: number): tf.Optimizer & { setLearningRate(lr: number): void } {
+  return new ScheduledAdam(learningRate, 0.9, 0.999, 1e-7);
+}
+
 /** Progress callbacks. */
 export interface TrainDdx7Hooks {
   onStep?: (step: number, steps: number, loss: number, stepsPerSec: number) => void;
@@ -360,7 +391,6 @@ export async function trainDdx7(corpus: Ddx7Corpus, outDir: string, config: Trai
     state = { config, stepsDone: 0, losses: [] };
   }
   const parameters = parameterCount(model);
-  const varList = [...model.vars.values()];
   const saveAll = async (): Promise<void> => {
     await saveDdx7Weights(model, path.join(ckpt, CKPT.weights));
     await saveNamedTensors(path.join(ckpt, CKPT.optimizer), await optimizer.getWeights());
@@ -385,19 +415,7 @@ export async function trainDdx7(corpus: Ddx7Corpus, outDir: string, config: Trai
     for (let step = startStep + 1; step <= config.steps; step++) {
       const { f0, inputs, target } = makeBatch(corpus, config, step);
       optimizer.setLearningRate(learningRateAt(config, step));
-      const loss = tf.tidy(() => {
-        const targetT = tf.tensor2d(target, [config.batchSize, frames * DDX7_HOP]);
-        const { value, grads } = tf.variableGrads(() => {
-          const out = ddx7Forward(model, f0, inputs, config.batchSize, { training: true });
-          return multiScaleSpectralLoss(out.audio, targetT);
-        }, varList);
-        // Global-norm clipping (paper §4: 2), over every variable's gradient together.
-        const list = varList.map((v) => grads[v.name]);
-        const norm = Math.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g)))).dataSync()[0]);
-        const scale = Number.isFinite(norm) && norm > config.clipNorm ? config.clipNorm / norm : 1;
-        optimizer.applyGradients(varList.map((v, i) => ({ name: v.name, tensor: scale === 1 ? list[i] : tf.mul(list[i], scale) })));
-        return value.dataSync()[0];
-      });
+      const loss = ddx7TrainStep(model, optimizer, f0, inputs, target, config.batchSize, config.clipNorm);
       if (!Number.isFinite(loss)) throw new Ddx7TrainError(`training diverged at step ${step} (loss ${loss}); try a lower --lr`);
       state = { ...state, stepsDone: step, losses: [...state.losses, loss] };
       hooks.onStep?.(step, config.steps, loss, (step - startStep) / ((performance.now() - tLoop) / 1000));
