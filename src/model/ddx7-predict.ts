@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { controlInputs, DDX7_FILES, ddx7Forward, type Ddx7Model, type Ddx7State, disposeDdx7State, loadDdx7Weights } from './ddx7.ts';
+import { controlInputs, DDX7_FILES, ddx7Forward, type Ddx7Model, type Ddx7State, disposeDdx7State, loadDdx7Weights, reverbFilterOf } from './ddx7.ts';
 import type { Ddx7ModelFile } from './train-ddx7.ts';
 
 /** A loaded model with what its folder says about it. */
@@ -60,9 +60,11 @@ export interface Ddx7Stream {
 /** Starts a stream (one signal). */
 export function createDdx7Stream(model: Ddx7Model): Ddx7Stream {
   let state: Ddx7State | null = null;
+  // The reverb filter depends on the weights only: build it once, not per block.
+  const reverbFilter = reverbFilterOf(model);
   return {
     process(f0Hz, loudnessDb) {
-      const out = ddx7Forward(model, f0Hz, controlInputs(f0Hz, loudnessDb, model.config), 1, { state, keepState: true });
+      const out = ddx7Forward(model, f0Hz, controlInputs(f0Hz, loudnessDb, model.config), 1, { state, keepState: true, ...(reverbFilter ? { reverbFilter } : {}) });
       const audio = out.audio.dataSync() as Float32Array;
       tf.dispose([out.audio, out.levels]);
       disposeDdx7State(state);
@@ -72,6 +74,7 @@ export function createDdx7Stream(model: Ddx7Model): Ddx7Stream {
     dispose() {
       disposeDdx7State(state);
       state = null;
+      reverbFilter?.dispose();
     },
   };
 }

@@ -188,18 +188,43 @@ export function convolveHistoryLength(taps: number, block: number = REVERB_BLOCK
  * @returns y [batch, samples] and the history after `x`
  */
 export function causalConvolve(x: tf.Tensor2D, h: tf.Tensor1D, history: tf.Tensor2D | null, block: number = REVERB_BLOCK): { y: tf.Tensor2D; history: tf.Tensor2D } {
+  return tf.tidy(() => convolvePolyphase(x, polyphaseFilter(h, block), history));
+}
+
+/**
+ * The polyphase filter of {@link causalConvolve}: [A, P, P] conv1d taps, H_a[b, j] = h[aP + j − b],
+ * in correlation order. Built from P slices (no gather: it has no gradient on wasm). Inference
+ * builds it once per stream, since the weights do not change between blocks.
+ *
+ * @param h impulse response [taps]
+ * @param block P, samples
+ */
+export function polyphaseFilter(h: tf.Tensor1D, block: number = REVERB_BLOCK): tf.Tensor3D {
   return tf.tidy(() => {
-    const [b, n] = x.shape;
     const taps = h.shape[0];
     const p = block;
     const a = polyphaseTaps(taps, p);
-    const hLen = (a - 1) * p;
-    if (history !== null && (history.shape[0] !== b || history.shape[1] !== hLen)) throw new Error(`causalConvolve: history must be [${b}, ${hLen}], got [${history.shape}]`);
     // H[a, b, j] = hp[P − b + aP + j] with hp = h shifted right by P: one slice per input phase b.
     const hp = tf.pad(h, [[p, a * p - taps]]);
     const rows: tf.Tensor2D[] = [];
     for (let k = 0; k < p; k++) rows.push(tf.reshape(tf.slice(hp, [p - k], [a * p]), [a, p]));
-    const filter = tf.reverse(tf.stack(rows, 1), 0) as tf.Tensor3D; // conv1d correlates: taps reversed
+    return tf.reverse(tf.stack(rows, 1), 0) as tf.Tensor3D; // conv1d correlates: taps reversed
+  });
+}
+
+/**
+ * {@link causalConvolve} with a prebuilt {@link polyphaseFilter}.
+ *
+ * @param x signal [batch, samples]
+ * @param filter [A, P, P]
+ * @param history the last (A − 1)·P input samples, [batch, (A − 1)·P]; `null` = silence
+ */
+export function convolvePolyphase(x: tf.Tensor2D, filter: tf.Tensor3D, history: tf.Tensor2D | null): { y: tf.Tensor2D; history: tf.Tensor2D } {
+  return tf.tidy(() => {
+    const [b, n] = x.shape;
+    const [a, p] = filter.shape;
+    const hLen = (a - 1) * p;
+    if (history !== null && (history.shape[0] !== b || history.shape[1] !== hLen)) throw new Error(`causalConvolve: history must be [${b}, ${hLen}], got [${history.shape}]`);
     const past = history ?? tf.zeros([b, hLen]);
     const padRight = (p - (n % p)) % p;
     const full = tf.concat([past, x, tf.zeros([b, padRight])], 1);

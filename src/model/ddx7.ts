@@ -12,8 +12,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { ddx7Patch, type Ddx7Patch, maxLevels, operatorCount } from '../synth/ddx7-patches.ts';
 import {
-  causalConvolve, convolveHistoryLength, DDX7_HOP, DDX7_SAMPLE_RATE, fmSynth, operatorPhases, type PhaseState,
-  REVERB_BLOCK, reverbImpulse, upsampleFrames,
+  convolveHistoryLength, convolvePolyphase, DDX7_HOP, DDX7_SAMPLE_RATE, fmSynth, operatorPhases, type PhaseState,
+  polyphaseFilter, REVERB_BLOCK, reverbImpulse, upsampleFrames,
 } from './ddx7-synth.ts';
 import { loadNamedTensors, type NamedTensor, saveNamedTensors } from './io.ts';
 
@@ -199,6 +199,8 @@ export interface Ddx7ForwardOptions {
   readonly state?: Ddx7State | null;
   /** Return the state after this block (caller disposes it). Default false. */
   readonly keepState?: boolean;
+  /** Prebuilt reverb filter from {@link reverbFilterOf} (inference: built once per stream, not per block). */
+  readonly reverbFilter?: tf.Tensor3D;
 }
 
 /** Result of {@link ddx7Forward}. */
@@ -263,8 +265,7 @@ export function ddx7Forward(model: Ddx7Model, f0Hz: Float32Array, inputs: Float3
     let audio = fmSynth(patch, up, phases);
     let reverbHistory: tf.Tensor2D | null = null;
     if (vars.has('reverb/ir')) {
-      const h = reverbImpulse({ ir: v('reverb/ir') as tf.Tensor1D, decay: v('reverb/decay') as tf.Scalar, wet: v('reverb/wet') as tf.Scalar });
-      const r = causalConvolve(audio, h, prev?.reverb ?? null, REVERB_BLOCK);
+      const r = convolvePolyphase(audio, options.reverbFilter ?? polyphaseFilter(impulseOf(model), REVERB_BLOCK), prev?.reverb ?? null);
       audio = r.y;
       reverbHistory = r.history;
     }
@@ -286,6 +287,17 @@ export function ddx7Forward(model: Ddx7Model, f0Hz: Float32Array, inputs: Float3
     };
   }
   return { audio, levels, state };
+}
+
+function impulseOf(model: Ddx7Model): tf.Tensor1D {
+  const v = (name: string): tf.Variable => model.vars.get(name) as tf.Variable;
+  return reverbImpulse({ ir: v('reverb/ir') as tf.Tensor1D, decay: v('reverb/decay') as tf.Scalar, wet: v('reverb/wet') as tf.Scalar });
+}
+
+/** The model's reverb as a polyphase filter (caller disposes); null without reverb. */
+export function reverbFilterOf(model: Ddx7Model): tf.Tensor3D | null {
+  if (!model.vars.has('reverb/ir')) return null;
+  return tf.tidy(() => polyphaseFilter(impulseOf(model), REVERB_BLOCK));
 }
 
 /** Streaming history of the reverb, samples (0 without reverb). */
