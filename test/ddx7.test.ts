@@ -15,7 +15,7 @@ import { initBackend } from '../src/model/backend.ts';
 import { DDX7_PATCH_NAMES, ddx7Patch, type Ddx7Patch, modulatorsOf, validatePatch } from '../src/synth/ddx7-patches.ts';
 import {
   causalConvolve, convolveHistoryLength, DDX7_HOP, disposeSpectralBases, fmSynth, multiScaleSpectralLoss, operatorPhases,
-  reverbImpulse, stftMagnitude, upsampleFrames,
+  reverbImpulse, stftMagnitude, upsampleLevels,
 } from '../src/model/ddx7-synth.ts';
 import {
   controlInputs, createDdx7, DEFAULT_DDX7_CONFIG, type Ddx7Config, ddx7Forward, type Ddx7State, disposeDdx7, disposeDdx7State,
@@ -114,8 +114,8 @@ function tfSynth(patch: Ddx7Patch, levels: number[][], f0Hz: number[]): Float32A
     const nOps = patch.ratios.length;
     const ph = operatorPhases(Float32Array.from(f0Hz), 1, patch.ratios, null);
     return tf.tidy(() => {
-      const lv = upsampleFrames(tf.tensor3d(levels.flat(), [1, levels.length, nOps]), null);
-      const phases = tf.tensor3d(ph.phases, [1, f0Hz.length * DDX7_HOP, nOps]);
+      const lv = upsampleLevels(tf.tensor3d(levels.flat(), [1, levels.length, nOps]), null);
+      const phases = tf.tensor3d(ph.phases, [nOps, 1, f0Hz.length * DDX7_HOP]);
       return fmSynth(patch, lv, phases).dataSync() as Float32Array;
     });
   });
@@ -260,7 +260,7 @@ describe('gradients', () => {
     const lossOf = (logits: tf.Tensor, ir: tf.Tensor, decay: tf.Tensor, wet: tf.Tensor): tf.Scalar =>
       tf.tidy(() => {
         const lv = tf.mul(tf.sigmoid(tf.reshape(logits, [1, frames, 4])), tf.tensor3d([1, 2, 1, 2], [1, 1, 4])) as tf.Tensor3D;
-        const dry = fmSynth(patch, upsampleFrames(lv, null), tf.tensor3d(ph.phases, [1, frames * DDX7_HOP, 4]));
+        const dry = fmSynth(patch, upsampleLevels(lv, null), tf.tensor3d(ph.phases, [4, 1, frames * DDX7_HOP]));
         const h = reverbImpulse({ ir: ir as tf.Tensor1D, decay: decay as tf.Scalar, wet: wet as tf.Scalar });
         const y = causalConvolve(dry, h, null, 8).y;
         return tf.add(tf.sum(tf.mul(y, tf.tensor2d(weights, [1, weights.length]))), tf.mul(tf.sum(tf.square(y)), 0.1)) as tf.Scalar;

@@ -54,6 +54,23 @@ export function upsampleFrames(frames: tf.Tensor3D, prev: tf.Tensor3D | null, ho
   });
 }
 
+/**
+ * {@link upsampleFrames} to the operator-major layout {@link fmSynth} takes.
+ *
+ * @param levels [batch, frames, operators]
+ * @param prev the frame before the first, [batch, 1, operators], or null
+ * @returns [operators, batch, frames·hop]
+ */
+export function upsampleLevels(levels: tf.Tensor3D, prev: tf.Tensor3D | null, hop: number = DDX7_HOP): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [b, f, c] = levels.shape;
+    // Transposed at frame rate, where it is 64× cheaper than at audio rate.
+    const opMajor = (t: tf.Tensor3D, frames: number): tf.Tensor3D => tf.reshape(tf.transpose(t, [2, 0, 1]), [c * b, frames, 1]);
+    const up = upsampleFrames(opMajor(levels, f), prev === null ? null : opMajor(prev, 1), hop);
+    return tf.reshape(up, [c, b, f * hop]);
+  });
+}
+
 /** Oscillator state carried between blocks of one signal (per batch item). */
 export interface PhaseState {
   /** Accumulated shared phase ω after the last sample, rad (float64, unwrapped). */
@@ -69,7 +86,8 @@ export interface PhaseState {
  * @param batch batch size
  * @param ratios frequency ratio per operator
  * @param state phase after the previous block; `null` at the start (ω starts at 0, frame −1 = frame 0)
- * @returns phases [batch, frames·hop, operators] row-major (rad in [0, 2π)) and the state after the block
+ * @returns phases [operators, batch, frames·hop] row-major (rad in [0, 2π); operator-major so each
+ *   operator is a contiguous slice) and the state after the block
  */
 export function operatorPhases(
   f0Hz: Float32Array | Float64Array, batch: number, ratios: readonly number[], state: PhaseState | null,
@@ -91,10 +109,10 @@ export function operatorPhases(
       for (let j = 0; j < hop; j++) {
         const f = prev + ((cur - prev) * (j + 1)) / hop;
         omega += (twoPi * f) / sampleRate;
-        const base = (b * n + k * hop + j) * ops;
+        const at = b * n + k * hop + j;
         for (let i = 0; i < ops; i++) {
           const p = ratios[i] * omega;
-          out[base + i] = p - twoPi * Math.floor(p / twoPi);
+          out[i * batch * n + at] = p - twoPi * Math.floor(p / twoPi);
         }
       }
       prev = cur;
@@ -111,17 +129,21 @@ export function operatorPhases(
  * The fixed-routing FM synth (paper §3.1): operators rendered from the highest number down, each
  * phase-modulated by the sum of its modulators' outputs; carriers summed.
  *
- * @param levels output level per operator at audio rate, [batch, samples, operators]
- *   (carriers: amplitude in [0, 1]; modulators: modulation index, rad)
- * @param phases ratio_i·ω per operator from {@link operatorPhases}, rad, [batch, samples, operators]
+ * @param levels output level per operator at audio rate, [operators, batch, samples]
+ *   (carriers: amplitude in [0, 1]; modulators: modulation index, rad). Operator-major: splitting
+ *   the last axis of a [batch, samples, operators] tensor (and its gradient, a stack) is a strided
+ *   copy that cost more than the synth itself on wasm.
+ * @param phases ratio_i·ω per operator from {@link operatorPhases}, rad, [operators, batch, samples]
  * @returns audio [batch, samples]
  */
 export function fmSynth(patch: Ddx7Patch, levels: tf.Tensor3D, phases: tf.Tensor3D): tf.Tensor2D {
   const n = operatorCount(patch);
-  if (levels.shape[2] !== n || phases.shape[2] !== n) throw new Error(`fmSynth: patch ${patch.name} has ${n} operators, got levels ${levels.shape} and phases ${phases.shape}`);
+  if (levels.shape[0] !== n || phases.shape[0] !== n) throw new Error(`fmSynth: patch ${patch.name} has ${n} operators, got levels [${levels.shape}] and phases [${phases.shape}]`);
   return tf.tidy(() => {
-    const lv = tf.unstack(levels, 2) as tf.Tensor2D[];
-    const ph = tf.unstack(phases, 2) as tf.Tensor2D[];
+    // split + reshape rather than unstack: wasm's Unpack (and Pack, unstack's gradient) are slow.
+    const [, b, len] = levels.shape;
+    const lv = tf.split(levels, n, 0).map((t) => tf.reshape(t, [b, len]) as tf.Tensor2D);
+    const ph = tf.split(phases, n, 0).map((t) => tf.reshape(t, [b, len]) as tf.Tensor2D);
     const out: tf.Tensor2D[] = new Array(n);
     for (let op = n; op >= 1; op--) {
       let p = ph[op - 1];
@@ -204,11 +226,20 @@ export function polyphaseFilter(h: tf.Tensor1D, block: number = REVERB_BLOCK): t
     const taps = h.shape[0];
     const p = block;
     const a = polyphaseTaps(taps, p);
-    // H[a, b, j] = hp[P − b + aP + j] with hp = h shifted right by P: one slice per input phase b.
-    const hp = tf.pad(h, [[p, a * p - taps]]);
-    const rows: tf.Tensor2D[] = [];
-    for (let k = 0; k < p; k++) rows.push(tf.reshape(tf.slice(hp, [p - k], [a * p]), [a, p]));
-    return tf.reverse(tf.stack(rows, 1), 0) as tf.Tensor3D; // conv1d correlates: taps reversed
+    // With hr = reverse(h shifted right by P, length (A + 1)·P), the correlation-order filter with
+    // its output phase j reversed is F[w, b, P − 1 − j] = h[(A − 1 − w)P + j − b] = hr[wP + (P − 1 − j) + b]:
+    // row b of the Hankel matrix G[b, q] = hr[q + b], q < A·P. G comes from P tiled copies of hr
+    // read with a row stride of len + 1 (each row starts one sample later). Reversing the short
+    // 1-D h and, in convolvePolyphase, each output block is far cheaper than reversing the filter,
+    // and the gradients of broadcast/slice/reshape are plain copies and sums, whereas assembling P rows
+    // with stack or concat costs a P-way Unpack/SplitV in the gradient, which is slow on wasm.
+    const len = (a + 1) * p;
+    const hr = tf.reverse(tf.pad(h, [[p, a * p - taps]]));
+    // P copies by a broadcast product, whose gradient is one sum (tf.tile's is P slices and adds).
+    const copies = tf.reshape(tf.mul(tf.ones([p, 1]), tf.reshape(hr, [1, len])), [p * len]);
+    const tiled = tf.pad(copies, [[0, p]]);
+    const hankel = tf.slice(tf.reshape(tiled, [p, len + 1]), [0, 0], [p, a * p]);
+    return tf.transpose(tf.reshape(hankel, [p, a, p]), [1, 0, 2]) as tf.Tensor3D;
   });
 }
 
@@ -216,7 +247,7 @@ export function polyphaseFilter(h: tf.Tensor1D, block: number = REVERB_BLOCK): t
  * {@link causalConvolve} with a prebuilt {@link polyphaseFilter}.
  *
  * @param x signal [batch, samples]
- * @param filter [A, P, P]
+ * @param filter [A, P, P] from {@link polyphaseFilter} (output phases reversed)
  * @param history the last (A − 1)·P input samples, [batch, (A − 1)·P]; `null` = silence
  */
 export function convolvePolyphase(x: tf.Tensor2D, filter: tf.Tensor3D, history: tf.Tensor2D | null): { y: tf.Tensor2D; history: tf.Tensor2D } {
@@ -229,7 +260,7 @@ export function convolvePolyphase(x: tf.Tensor2D, filter: tf.Tensor3D, history: 
     const padRight = (p - (n % p)) % p;
     const full = tf.concat([past, x, tf.zeros([b, padRight])], 1);
     const blocks = tf.reshape(full, [b, (hLen + n + padRight) / p, p]) as tf.Tensor3D;
-    const yBlocks = tf.conv1d(blocks, filter, 1, 'valid');
+    const yBlocks = tf.reverse(tf.conv1d(blocks, filter, 1, 'valid'), 2); // undo the filter's reversed output phases
     const y = tf.slice(tf.reshape(yBlocks, [b, n + padRight]), [0, 0], [b, n]) as tf.Tensor2D;
     const joined = tf.concat([past, x], 1);
     const nextHistory = tf.slice(joined, [0, n], [b, hLen]) as tf.Tensor2D;

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ddx7Patch, type Ddx7Patch, maxLevels, operatorCount } from '../synth/ddx7-patches.ts';
 import {
   convolveHistoryLength, convolvePolyphase, DDX7_HOP, DDX7_SAMPLE_RATE, fmSynth, operatorPhases, type PhaseState,
-  polyphaseFilter, REVERB_BLOCK, reverbImpulse, upsampleFrames,
+  polyphaseFilter, REVERB_BLOCK, reverbImpulse, upsampleLevels,
 } from './ddx7-synth.ts';
 import { loadNamedTensors, type NamedTensor, saveNamedTensors } from './io.ts';
 
@@ -260,8 +260,8 @@ export function ddx7Forward(model: Ddx7Model, f0Hz: Float32Array, inputs: Float3
     });
     const aMax = tf.tensor3d(maxLevels(patch, config.iMax), [1, 1, nOps]);
     const levels = tf.mul(tf.sigmoid(conv(x, spec('out'))), aMax) as tf.Tensor3D;
-    const up = upsampleFrames(levels, prev?.lastLevels ?? null);
-    const phases = tf.tensor3d(ph.phases, [batch, frames * DDX7_HOP, nOps]);
+    const up = upsampleLevels(levels, prev?.lastLevels ?? null);
+    const phases = tf.tensor3d(ph.phases, [nOps, batch, frames * DDX7_HOP]);
     let audio = fmSynth(patch, up, phases);
     let reverbHistory: tf.Tensor2D | null = null;
     if (vars.has('reverb/ir')) {
