@@ -352,11 +352,12 @@ describe('train-ddx7', () => {
     assert.ok(state.losses.every(Number.isFinite));
 
     noLeak(() => {
-      const { model, file } = loadDdx7(out);
+      const loaded = loadDdx7(out);
+      const { model, file } = loaded;
       assert.equal(file.training.stepsDone, 4);
       const f0 = new Float32Array(10).fill(523.25);
       const ld = new Float32Array(10).fill(-30);
-      const audio = renderDdx7(model, f0, ld);
+      const audio = renderDdx7(loaded, f0, ld);
       assert.equal(audio.length, 640);
       assert.ok(audio.every(Number.isFinite));
       const stream = createDdx7Stream(model);

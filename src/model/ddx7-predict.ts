@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { controlInputs, DDX7_FILES, ddx7Forward, type Ddx7Model, type Ddx7State, disposeDdx7State, loadDdx7Weights, reverbFilterOf } from './ddx7.ts';
 import type { Ddx7ModelFile } from './train-ddx7.ts';
 
-/** A loaded model with what its folder says about it. */
+/** A loaded model with what its folder says about it. Free it with `disposeDdx7(loaded.model)`. */
 export interface LoadedDdx7 {
   readonly model: Ddx7Model;
   readonly file: Ddx7ModelFile;
@@ -35,14 +35,20 @@ export function loadDdx7(dir: string): LoadedDdx7 {
   return { model: loadDdx7Weights(file.config, path.join(dir, DDX7_FILES.weights)), file };
 }
 
+function modelOf(m: Ddx7Model | LoadedDdx7): Ddx7Model {
+  return 'file' in m ? m.model : m;
+}
+
 /**
  * Renders a whole signal.
  *
+ * @param model a model, or what {@link loadDdx7} returned
  * @param f0Hz f0 per frame (250 frames/s), Hz
  * @param loudnessDb loudness per frame, dB (the features the model was trained with)
  * @returns audio at 16 kHz, [frames·64]
  */
-export function renderDdx7(model: Ddx7Model, f0Hz: Float32Array, loudnessDb: Float32Array): Float32Array {
+export function renderDdx7(m: Ddx7Model | LoadedDdx7, f0Hz: Float32Array, loudnessDb: Float32Array): Float32Array {
+  const model = modelOf(m);
   const out = ddx7Forward(model, f0Hz, controlInputs(f0Hz, loudnessDb, model.config), 1);
   const audio = out.audio.dataSync() as Float32Array;
   tf.dispose([out.audio, out.levels]);
@@ -58,7 +64,8 @@ export interface Ddx7Stream {
 }
 
 /** Starts a stream (one signal). */
-export function createDdx7Stream(model: Ddx7Model): Ddx7Stream {
+export function createDdx7Stream(m: Ddx7Model | LoadedDdx7): Ddx7Stream {
+  const model = modelOf(m);
   let state: Ddx7State | null = null;
   // The reverb filter depends on the weights only: build it once, not per block.
   const reverbFilter = reverbFilterOf(model);
