@@ -22,6 +22,7 @@ import {
   parameterCount, receptiveFieldFrames,
 } from '../src/model/ddx7.ts';
 import { createDdx7Stream, loadDdx7, renderDdx7 } from '../src/model/ddx7-predict.ts';
+import { createDdx7Optimizer, ddx7TrainStep, learningRateAt } from '../src/model/train-ddx7.ts';
 import { encodeWavPcm16 } from '../src/dsp/wav.ts';
 import { assertOneLineError, expectClose, runCli, SHARED_DIR } from './helpers.ts';
 
@@ -323,6 +324,31 @@ describe('DDX7 model', () => {
       assert.ok(Math.max(...want.map(Math.abs)) > 1e-3, 'the render is not silent');
     });
     disposeDdx7(model);
+  });
+});
+
+describe('training step', () => {
+  test('updates the weights, leaks no tensor, and the learning rate decays ×0.98 per period', () => {
+    const model = createDdx7({ ...DEFAULT_DDX7_CONFIG, channels: 4, dilations: [1, 2], reverbSec: 0.01 });
+    const opt = createDdx7Optimizer(3e-4);
+    const frames = 8;
+    const f0 = new Float32Array(2 * frames).fill(330);
+    const inputs = controlInputs(f0, new Float32Array(2 * frames).fill(-20), model.config);
+    const target = Float32Array.from({ length: 2 * frames * DDX7_HOP }, (_, n) => 0.5 * Math.sin(n * 0.13));
+    assert.ok(Number.isFinite(ddx7TrainStep(model, opt, f0, inputs, target, 2, 2))); // creates Adam's moments
+    const kernel = model.vars.get('out/kernel') as tf.Variable;
+    const w0 = Array.from(kernel.dataSync());
+    const n = tf.memory().numTensors;
+    assert.ok(Number.isFinite(ddx7TrainStep(model, opt, f0, inputs, target, 2, 2)));
+    assert.equal(tf.memory().numTensors, n, 'tensor leak in a training step');
+    assert.ok(maxAbsDiff(kernel.dataSync(), w0) > 0, 'the step changed the weights');
+    opt.dispose();
+    disposeDdx7(model);
+    const schedule = { learningRate: 3e-4, decayEvery: 10, decayRate: 0.98 };
+    expectClose(learningRateAt(schedule, 1), 3e-4, { rtol: 1e-12 });
+    expectClose(learningRateAt(schedule, 10), 3e-4, { rtol: 1e-12 });
+    expectClose(learningRateAt(schedule, 11), 3e-4 * 0.98, { rtol: 1e-12 });
+    expectClose(learningRateAt(schedule, 25), 3e-4 * 0.98 * 0.98, { rtol: 1e-12 });
   });
 });
 
