@@ -1,0 +1,446 @@
+/**
+ * Training DDX7 (paper §4) on a corpus of one instrument: excerpts with their f0 and loudness
+ * frames, the multi-scale spectral loss, Adam 3e-4 decayed ×0.98 every N steps, gradient clipping
+ * at global norm 2. A checkpoint (weights + Adam state + step) every few steps, so an interrupted
+ * run resumes where it stopped; batches are a function of (seed, step), so a resumed run sees the
+ * batches the uninterrupted one would have.
+ *
+ * Excerpts are short by default (1 s instead of the paper's 4 s) to make CPU training practical:
+ * the loss and the reverb cost ≈ 5·10⁸ multiply-adds per second of audio, forward.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import seedrandom from 'seedrandom';
+import * as tf from '@tensorflow/tfjs';
+import { decodeWav } from '../dsp/wav.ts';
+import { openNsynth } from '../nsynth/open.ts';
+import { type BackendInfo } from './backend.ts';
+import { controlInputs, createDdx7, type Ddx7Config, DDX7_FILES, ddx7Forward, disposeDdx7, loadDdx7Weights, parameterCount, saveDdx7Weights, type Ddx7Model } from './ddx7.ts';
+import { DDX7_HOP, DDX7_SAMPLE_RATE, multiScaleSpectralLoss } from './ddx7-synth.ts';
+import { loadNamedTensors, saveNamedTensors } from './io.ts';
+
+/** Frame rate of the controls, frames/s. */
+export const DDX7_FRAME_RATE = DDX7_SAMPLE_RATE / DDX7_HOP;
+
+/** f0 and loudness extractors (the interface of src/features/pitch.ts and loudness.ts). */
+export interface Ddx7Features {
+  /** What computed the features (recorded in the model config). */
+  readonly describe: { readonly f0: string; readonly loudness: string };
+  /** f0 and confidence every 64 samples at 16 kHz; absent: only metadata pitch (NSynth) is usable. */
+  readonly estimateF0?: (audio: Float32Array, sampleRate: number) => { f0Hz: Float32Array; confidence: Float32Array };
+  /** Loudness in dB every 64 samples at 16 kHz. */
+  readonly loudnessDb: (audio: Float32Array, sampleRate: number) => Float32Array;
+}
+
+/**
+ * Stand-in loudness until `src/features/loudness.ts` lands: RMS over a centred 1024-sample Hann
+ * window every 64 samples, in dB, floored at −80. Not A-weighted.
+ *
+ * @returns dB, [⌊samples / 64⌋]
+ */
+export function rmsLoudnessDb(audio: Float32Array, sampleRate: number): Float32Array {
+  if (sampleRate !== DDX7_SAMPLE_RATE) throw new Error(`rmsLoudnessDb: expected ${DDX7_SAMPLE_RATE} Hz, got ${sampleRate}`);
+  const frames = Math.floor(audio.length / DDX7_HOP);
+  const win = 1024;
+  const w = Float64Array.from({ length: win }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / win));
+  const wSum = w.reduce((s, v) => s + v, 0);
+  const out = new Float32Array(frames);
+  for (let k = 0; k < frames; k++) {
+    let s = 0;
+    const c = k * DDX7_HOP;
+    for (let i = 0; i < win; i++) {
+      const n = c - win / 2 + i;
+      if (n >= 0 && n < audio.length) s += w[i] * audio[n] * audio[n];
+    }
+    out[k] = Math.max(-80, 10 * Math.log10(s / wSum + 1e-12));
+  }
+  return out;
+}
+
+/**
+ * The features to train with: `src/features/pitch.ts` / `loudness.ts` when present in this build
+ * (another part of issue 6), else NSynth metadata pitch and {@link rmsLoudnessDb}.
+ */
+export async function resolveDdx7Features(): Promise<Ddx7Features> {
+  type PitchModule = { estimateF0?: Ddx7Features['estimateF0'] };
+  type LoudnessModule = { loudnessDb?: Ddx7Features['loudnessDb'] };
+  // Variable specifiers: these modules may not exist yet, and TypeScript must not resolve them.
+  const load = async <T>(spec: string): Promise<T | null> => {
+    try {
+      return (await import(spec)) as T;
+    } catch {
+      return null;
+    }
+  };
+  const pitchSpec: string = new URL('../features/pitch.ts', import.meta.url).href;
+  const loudSpec: string = new URL('../features/loudness.ts', import.meta.url).href;
+  const pitch = await load<PitchModule>(pitchSpec);
+  const loud = await load<LoudnessModule>(loudSpec);
+  return {
+    describe: {
+      f0: pitch?.estimateF0 ? 'src/features/pitch.ts estimateF0' : 'NSynth metadata pitch (constant per note)',
+      loudness: loud?.loudnessDb ? 'src/features/loudness.ts loudnessDb' : 'RMS dB, 1024-sample Hann, floor −80 (stand-in)',
+    },
+    ...(pitch?.estimateF0 ? { estimateF0: pitch.estimateF0 } : {}),
+    loudnessDb: loud?.loudnessDb ?? rmsLoudnessDb,
+  };
+}
+
+/** One training excerpt. */
+export interface Ddx7Excerpt {
+  /** Where it came from (`<file or note>@<start s>`). */
+  readonly source: string;
+  /** Audio at 16 kHz, [frames·64]. */
+  readonly audio: Float32Array;
+  /** f0 per frame, Hz, [frames]. */
+  readonly f0Hz: Float32Array;
+  /** Loudness per frame, dB, [frames]. */
+  readonly loudnessDb: Float32Array;
+}
+
+/** A skipped file or excerpt and why. */
+export interface Ddx7Skip {
+  readonly source: string;
+  readonly reason: string;
+}
+
+/** A loaded corpus. */
+export interface Ddx7Corpus {
+  readonly excerpts: Ddx7Excerpt[];
+  readonly skipped: Ddx7Skip[];
+  /** Files (or notes) read. */
+  readonly files: number;
+}
+
+/** Options of {@link loadDdx7Corpus}. */
+export interface CorpusOptions {
+  /** Excerpt length, s (a whole number of 4 ms frames). */
+  readonly excerptSec: number;
+  /** NSynth layouts: families to keep. */
+  readonly families?: readonly string[];
+  /** NSynth layouts: one instrument_str (e.g. `flute_acoustic_002`). */
+  readonly instrument?: string;
+  /** At most this many files / notes. */
+  readonly limit?: number;
+  /** Excerpts whose mean loudness is below this are skipped as silent, dB. */
+  readonly silenceDb: number;
+  /** Excerpts whose mean f0 confidence is below this are skipped as unpitched (facts: 0.85). */
+  readonly minConfidence: number;
+  readonly features: Ddx7Features;
+}
+
+/** A problem with the corpus or a checkpoint the user must fix: the CLI prints it as one line. */
+export class Ddx7TrainError extends Error {}
+
+function mean(a: Float32Array, from: number, to: number): number {
+  let s = 0;
+  for (let i = from; i < to; i++) s += a[i];
+  return s / Math.max(1, to - from);
+}
+
+function cutExcerpts(name: string, audio: Float32Array, f0Hz: Float32Array, confidence: Float32Array, loud: Float32Array, opts: CorpusOptions, out: Ddx7Corpus): void {
+  const frames = Math.round(opts.excerptSec * DDX7_FRAME_RATE);
+  const have = Math.min(f0Hz.length, loud.length, Math.floor(audio.length / DDX7_HOP));
+  if (have < frames) {
+    out.skipped.push({ source: name, reason: `shorter than one ${opts.excerptSec} s excerpt` });
+    return;
+  }
+  for (let k = 0; k + frames <= have; k += frames) {
+    const source = `${name}@${(k / DDX7_FRAME_RATE).toFixed(2)}s`;
+    if (mean(loud, k, k + frames) < opts.silenceDb) out.skipped.push({ source, reason: 'silent' });
+    else if (mean(confidence, k, k + frames) < opts.minConfidence) out.skipped.push({ source, reason: 'unpitched' });
+    else {
+      out.excerpts.push({
+        source,
+        audio: audio.slice(k * DDX7_HOP, (k + frames) * DDX7_HOP),
+        f0Hz: f0Hz.slice(k, k + frames),
+        loudnessDb: loud.slice(k, k + frames),
+      });
+    }
+  }
+}
+
+/**
+ * Reads a corpus: an NSynth jsonwav folder (examples.json + audio/) or a folder of 16 kHz mono
+ * WAVs, cut into non-overlapping excerpts. Unreadable files, silent and unpitched excerpts are
+ * counted skips.
+ *
+ * @throws Ddx7TrainError when the folder is unusable or yields no excerpt.
+ */
+export async function loadDdx7Corpus(dir: string, opts: CorpusOptions): Promise<Ddx7Corpus> {
+  const frames = opts.excerptSec * DDX7_FRAME_RATE;
+  if (!(Number.isInteger(Math.round(frames * 1e6) / 1e6) && frames >= 1)) throw new Ddx7TrainError(`--excerpt-sec must be a positive multiple of 4 ms, got ${opts.excerptSec}`);
+  if (!existsSync(dir)) throw new Ddx7TrainError(`${dir}: no such folder`);
+  const corpus: { excerpts: Ddx7Excerpt[]; skipped: Ddx7Skip[]; files: number } = { excerpts: [], skipped: [], files: 0 };
+  if (existsSync(path.join(dir, 'examples.json'))) {
+    let reader;
+    try {
+      reader = await openNsynth(dir, { ...(opts.families ? { families: opts.families } : {}) });
+    } catch (e) {
+      throw new Ddx7TrainError((e as Error).message);
+    }
+    for await (const entry of reader) {
+      if (opts.limit !== undefined && corpus.files >= opts.limit) break;
+      if (entry.kind === 'skip') {
+        corpus.skipped.push({ source: entry.skip.id, reason: entry.skip.reason });
+        continue;
+      }
+      const { meta, audio } = entry.note;
+      if (opts.instrument !== undefined && meta.instrument_str !== opts.instrument) continue;
+      corpus.files++;
+      const loud = opts.features.loudnessDb(audio, DDX7_SAMPLE_RATE);
+      let f0: Float32Array;
+      let conf: Float32Array;
+      if (opts.features.estimateF0) {
+        ({ f0Hz: f0, confidence: conf } = opts.features.estimateF0(audio, DDX7_SAMPLE_RATE));
+      } else {
+        // Metadata pitch: NSynth notes are steady, so a constant f0 with full confidence.
+        f0 = new Float32Array(loud.length).fill(440 * Math.pow(2, (meta.pitch - 69) / 12));
+        conf = new Float32Array(loud.length).fill(1);
+      }
+      cutExcerpts(meta.note_str, audio, f0, conf, loud, opts, corpus);
+    }
+  } else {
+    const wavs = readdirSync(dir).filter((f) => f.toLowerCase().endsWith('.wav')).sort();
+    if (wavs.length === 0) throw new Ddx7TrainError(`${dir}: neither an NSynth folder (examples.json + audio/) nor a folder of WAV files`);
+    for (const f of wavs) {
+      if (opts.limit !== undefined && corpus.files >= opts.limit) break;
+      corpus.files++;
+      let audio: Float32Array;
+      try {
+        audio = decodeWav(new Uint8Array(await readFile(path.join(dir, f))), { sampleRate: DDX7_SAMPLE_RATE, mono: true }).samples;
+      } catch (e) {
+        corpus.skipped.push({ source: f, reason: (e as Error).message });
+        continue;
+      }
+      const loud = opts.features.loudnessDb(audio, DDX7_SAMPLE_RATE);
+      if (mean(loud, 0, loud.length) < opts.silenceDb) {
+        corpus.skipped.push({ source: f, reason: 'silent' });
+        continue;
+      }
+      if (!opts.features.estimateF0) throw new Ddx7TrainError(`${f}: a folder of WAVs needs an f0 tracker (src/features/pitch.ts), which this build lacks; use an NSynth-layout folder`);
+      const { f0Hz, confidence } = opts.features.estimateF0(audio, DDX7_SAMPLE_RATE);
+      cutExcerpts(f, audio, f0Hz, confidence, loud, opts, corpus);
+    }
+  }
+  if (corpus.excerpts.length === 0) {
+    const reasons = new Map<string, number>();
+    for (const s of corpus.skipped) reasons.set(s.reason, (reasons.get(s.reason) ?? 0) + 1);
+    const why = [...reasons].map(([r, n]) => `${n} ${r}`).join(', ');
+    throw new Ddx7TrainError(`${dir}: no usable ${opts.excerptSec} s excerpt in ${corpus.files} file(s)${why ? ` (skipped: ${why})` : ''}`);
+  }
+  return corpus;
+}
+
+/** What determines a training run (a resume must match it, except `steps`). */
+export interface TrainDdx7Config {
+  readonly model: Ddx7Config;
+  /** Total optimisation steps. */
+  readonly steps: number;
+  /** Excerpts per step (paper: 16). */
+  readonly batchSize: number;
+  /** Adam learning rate (paper: 3e-4). */
+  readonly learningRate: number;
+  /** The rate is multiplied by `decayRate` every `decayEvery` steps (paper: 0.98 every 10 k). */
+  readonly decayEvery: number;
+  readonly decayRate: number;
+  /** Global gradient-norm clip (paper: 2). */
+  readonly clipNorm: number;
+  /** Steps between checkpoints. */
+  readonly checkpointEvery: number;
+  /** Seed of the batches. */
+  readonly seed: number;
+  /** Excerpt length, s. */
+  readonly excerptSec: number;
+}
+
+/** Adam whose learning rate can follow a schedule (tfjs keeps it in a protected field). */
+class ScheduledAdam extends tf.AdamOptimizer {
+  setLearningRate(lr: number): void {
+    this.learningRate = lr;
+  }
+}
+
+/** Learning rate at a 1-based step. */
+export function learningRateAt(config: Pick<TrainDdx7Config, 'learningRate' | 'decayEvery' | 'decayRate'>, step: number): number {
+  return config.learningRate * Math.pow(config.decayRate, Math.floor((step - 1) / config.decayEvery));
+}
+
+/**
+ * One optimisation step: forward with dropout, multi-scale spectral loss, gradients of every
+ * variable, global-norm clipping, optimizer update.
+ *
+ * @param f0Hz [batch, frames] row-major, Hz
+ * @param inputs decoder inputs [batch, frames, 2] row-major
+ * @param target audio [batch, frames·64] row-major
+ * @returns the loss before the update
+ */
+export function ddx7TrainStep(model: Ddx7Model, optimizer: tf.Optimizer, f0Hz: Float32Array, inputs: Float32Array, target: Float32Array, batchSize: number, clipNorm: number): number {
+  const varList = [...model.vars.values()];
+  return tf.tidy(() => {
+    const targetT = tf.tensor2d(target, [batchSize, target.length / batchSize]);
+    const { value, grads } = tf.variableGrads(() => {
+      const out = ddx7Forward(model, f0Hz, inputs, batchSize, { training: true });
+      return multiScaleSpectralLoss(out.audio, targetT);
+    }, varList);
+    // Global-norm clipping (paper §4: 2), over every variable's gradient together.
+    const list = varList.map((v) => grads[v.name]);
+    const norm = Math.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g)))).dataSync()[0]);
+    const scale = Number.isFinite(norm) && norm > clipNorm ? clipNorm / norm : 1;
+    optimizer.applyGradients(varList.map((v, i) => ({ name: v.name, tensor: scale === 1 ? list[i] : tf.mul(list[i], scale) })));
+    return value.dataSync()[0];
+  });
+}
+
+/** Adam with a settable learning rate, as train-ddx7 uses it (β1 0.9, β2 0.999, ε 1e-7). */
+export function createDdx7Optimizer(learningRate: number): tf.Optimizer & { setLearningRate(lr: number): void } {
+  return new ScheduledAdam(learningRate, 0.9, 0.999, 1e-7);
+}
+
+/** Progress callbacks. */
+export interface TrainDdx7Hooks {
+  onStep?: (step: number, steps: number, loss: number, stepsPerSec: number) => void;
+  /** Aborting stops after the current step and writes a checkpoint. */
+  signal?: AbortSignal;
+}
+
+/** Summary of a run. */
+export interface TrainDdx7Summary {
+  readonly outDir: string;
+  readonly stepsDone: number;
+  readonly startStep: number;
+  /** Mean loss over the last ≤ 10 steps of this run. */
+  readonly lastLoss: number;
+  readonly stepsPerSec: number;
+  readonly seconds: number;
+  readonly parameters: { decoder: number; reverb: number };
+  readonly interrupted: boolean;
+}
+
+interface TrainState {
+  readonly config: TrainDdx7Config;
+  readonly stepsDone: number;
+  readonly losses: number[];
+}
+
+const CKPT = { dir: 'checkpoint', state: 'state.json', weights: 'weights', optimizer: 'optimizer' } as const;
+
+function writeJson(file: string, value: unknown): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+/** Options a resume must keep: all but the step budget and the checkpoint interval. */
+function sameConfig(a: TrainDdx7Config, b: TrainDdx7Config): boolean {
+  const key = (c: TrainDdx7Config): string => JSON.stringify({ ...c, steps: 0, checkpointEvery: 0 });
+  return key(a) === key(b);
+}
+
+/** One batch: f0 [B·F], decoder inputs [B·F·2], target audio [B·N]; excerpts drawn by (seed, step). */
+function makeBatch(corpus: Ddx7Corpus, config: TrainDdx7Config, step: number): { f0: Float32Array; inputs: Float32Array; target: Float32Array } {
+  const rng = seedrandom(`fmmatch/ddx7/${config.seed}/${step}`);
+  const frames = corpus.excerpts[0].f0Hz.length;
+  const n = frames * DDX7_HOP;
+  const f0 = new Float32Array(config.batchSize * frames);
+  const inputs = new Float32Array(config.batchSize * frames * 2);
+  const target = new Float32Array(config.batchSize * n);
+  for (let b = 0; b < config.batchSize; b++) {
+    const e = corpus.excerpts[Math.floor(rng() * corpus.excerpts.length)];
+    f0.set(e.f0Hz, b * frames);
+    inputs.set(controlInputs(e.f0Hz, e.loudnessDb, config.model), b * frames * 2);
+    target.set(e.audio, b * n);
+  }
+  return { f0, inputs, target };
+}
+
+/** The model folder's description (ddx7.json). */
+export interface Ddx7ModelFile {
+  readonly format: 'fmmatch-ddx7';
+  readonly config: Ddx7Config;
+  readonly features: { readonly f0: string; readonly loudness: string; readonly sampleRate: number; readonly hop: number; readonly frameRate: number; readonly loudnessRangeDb: readonly [number, number] };
+  readonly training: TrainDdx7Config & { readonly stepsDone: number };
+  readonly parameters: { decoder: number; reverb: number };
+  readonly backend: BackendInfo;
+}
+
+/**
+ * Trains (or resumes) into `outDir`: `ddx7.json` + `weights.{json,bin}` (the model as of the last
+ * checkpoint) and `checkpoint/` (weights, Adam state, step, loss history).
+ */
+export async function trainDdx7(corpus: Ddx7Corpus, outDir: string, config: TrainDdx7Config, features: Ddx7Features, backend: BackendInfo, resume: boolean, hooks: TrainDdx7Hooks = {}): Promise<TrainDdx7Summary> {
+  const t0 = performance.now();
+  const ckpt = path.join(outDir, CKPT.dir);
+  const statePath = path.join(ckpt, CKPT.state);
+  const frames = Math.round(config.excerptSec * DDX7_FRAME_RATE);
+  if (corpus.excerpts.some((e) => e.f0Hz.length !== frames)) throw new Ddx7TrainError(`excerpts must all be ${frames} frames`);
+  let state: TrainState;
+  let model: Ddx7Model;
+  const optimizer = new ScheduledAdam(config.learningRate, 0.9, 0.999, 1e-7);
+  if (resume) {
+    if (!existsSync(statePath)) throw new Ddx7TrainError(`${outDir}: no checkpoint to resume (${statePath} missing)`);
+    state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainState;
+    if (!sameConfig(state.config, config)) throw new Ddx7TrainError(`${outDir}: the checkpoint was made with other options (${JSON.stringify({ ...state.config, steps: undefined, checkpointEvery: undefined })}); resume with the same options or use another --out`);
+    model = loadDdx7Weights(config.model, path.join(ckpt, CKPT.weights));
+    await optimizer.setWeights(loadNamedTensors(path.join(ckpt, CKPT.optimizer)));
+  } else {
+    if (existsSync(statePath)) throw new Ddx7TrainError(`${outDir} already holds a training run; use --resume to continue it or choose another --out`);
+    mkdirSync(ckpt, { recursive: true });
+    model = createDdx7(config.model);
+    state = { config, stepsDone: 0, losses: [] };
+  }
+  const parameters = parameterCount(model);
+  const saveAll = async (): Promise<void> => {
+    await saveDdx7Weights(model, path.join(ckpt, CKPT.weights));
+    await saveNamedTensors(path.join(ckpt, CKPT.optimizer), await optimizer.getWeights());
+    writeJson(statePath, state);
+    // The model beside the checkpoint is always the latest: Ctrl-C or a crash leaves it usable.
+    await saveDdx7Weights(model, path.join(outDir, DDX7_FILES.weights));
+    const file: Ddx7ModelFile = {
+      format: 'fmmatch-ddx7',
+      config: config.model,
+      features: { ...features.describe, sampleRate: DDX7_SAMPLE_RATE, hop: DDX7_HOP, frameRate: DDX7_FRAME_RATE, loudnessRangeDb: config.model.loudnessRangeDb },
+      training: { ...config, stepsDone: state.stepsDone },
+      parameters,
+      backend,
+    };
+    writeJson(path.join(outDir, DDX7_FILES.config), file);
+  };
+
+  const startStep = state.stepsDone;
+  const tLoop = performance.now();
+  let interrupted = false;
+  try {
+    for (let step = startStep + 1; step <= config.steps; step++) {
+      const { f0, inputs, target } = makeBatch(corpus, config, step);
+      optimizer.setLearningRate(learningRateAt(config, step));
+      const loss = ddx7TrainStep(model, optimizer, f0, inputs, target, config.batchSize, config.clipNorm);
+      if (!Number.isFinite(loss)) throw new Ddx7TrainError(`training diverged at step ${step} (loss ${loss}); try a lower --lr`);
+      state = { ...state, stepsDone: step, losses: [...state.losses, loss] };
+      hooks.onStep?.(step, config.steps, loss, (step - startStep) / ((performance.now() - tLoop) / 1000));
+      if (hooks.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      if (step % config.checkpointEvery === 0 && step < config.steps) await saveAll();
+    }
+    await saveAll();
+  } finally {
+    disposeDdx7(model);
+    optimizer.dispose();
+  }
+  const ran = state.stepsDone - startStep;
+  const recent = state.losses.slice(Math.max(startStep, state.losses.length - 10));
+  return {
+    outDir,
+    stepsDone: state.stepsDone,
+    startStep,
+    lastLoss: recent.length ? recent.reduce((s, v) => s + v, 0) / recent.length : NaN,
+    stepsPerSec: ran > 0 ? ran / ((performance.now() - tLoop) / 1000) : 0,
+    seconds: (performance.now() - t0) / 1000,
+    parameters,
+    interrupted,
+  };
+}
+
