@@ -17,6 +17,7 @@ import { renderSnapped } from '../src/eval/resynth.ts';
 import type { NoteResult, SystemName } from '../src/eval/types.ts';
 import { prepareSignal } from '../src/features/distances.ts';
 import { BACKEND_CHOICES, type BackendChoice, describeBackend, initBackend } from '../src/model/backend.ts';
+import { loadDdx7, renderNoteDdx7 } from '../src/model/ddx7-predict.ts';
 import { loadCnn } from '../src/model/predict.ts';
 import { type NsynthFilters, validateFilters } from '../src/nsynth/meta.ts';
 import { defaultWorkerCount } from '../src/parallel/pool.ts';
@@ -34,6 +35,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     y.options({
       nsynth: { type: 'string', default: DEFAULT_NSYNTH, describe: 'NSynth jsonwav folder (examples.json + audio/) or .tfrecord file' },
       model: { type: 'string', default: DEFAULT_MODEL, describe: 'train-cnn output folder' },
+      ddx7: { type: 'string', describe: 'also resynthesize with a train-ddx7 model folder (f0 from the metadata pitch, the note\'s loudness)' },
       out: { type: 'string', describe: 'report folder [default: reports/<model>_on_<nsynth>]' },
       families: { type: 'string', describe: 'only these families, comma-separated (e.g. brass,reed)' },
       sources: { type: 'string', describe: 'only these sources (acoustic, electronic, synthetic)' },
@@ -74,6 +76,13 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
   const cnn = await loadCnn(modelDir).catch((e: unknown) => {
     throw new UserError((e as Error).message);
   });
+  const ddx7 = args.ddx7 === undefined ? null : (() => {
+    try {
+      return loadDdx7(path.resolve(args.ddx7));
+    } catch (e) {
+      throw new UserError(`--ddx7: ${(e as Error).message}`);
+    }
+  })();
   const outDir = path.resolve(args.out ?? path.join('reports', `${path.basename(modelDir)}_on_${path.basename(nsynthPath).replace(/\.tfrecord$/, '')}`));
   mkdirSync(outDir, { recursive: true });
   if (!args.quiet) process.stderr.write(`eval-nsynth: model ${path.relative(process.cwd(), modelDir)} (${cnn.synth.algorithm}); ${describeBackend(backend)}; ${args.workers} workers\n`);
@@ -86,6 +95,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       filters,
       cnn,
       workers: args.workers,
+      renderers: ddx7 ? { ddx7: (a, pitch) => renderNoteDdx7(ddx7, a, pitch) } : {},
       signal: interrupt.signal,
       onProgress: (done, total) => {
         bar ??= createProgress({ label: 'eval-nsynth', unit: 'notes', total, quiet: args.quiet });
@@ -103,9 +113,10 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     const shown = new Set(families.flatMap((f) => pickExampleNotes(out.results.filter((r) => r.meta.instrument_family_str === f), 'cnn').map((p) => p.result.meta.note_str)));
     const originals = await collectAudio(nsynthPath, filters, shown);
     const sine440 = sine440Baseline();
-    const audio = (note: NoteResult, source: AudioSource): Float32Array | null => {
+    const audio = async (note: NoteResult, source: AudioSource): Promise<Float32Array | null> => {
       const orig = originals.get(note.meta.note_str);
       if (source === 'original') return orig ?? null;
+      if (source === 'ddx7') return ddx7 && orig ? renderNoteDdx7(ddx7, orig, note.meta.pitch) : null;
       if (source === 'sine440') return Float32Array.from(sine440);
       if (source === 'pitched') return orig ? Float32Array.from(pitchedSineBaseline(prepareSignal(orig), note.meta.pitch)) : null;
       const snapped = note.snapped[source as SystemName];
@@ -121,6 +132,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
         name: path.basename(outDir),
         facts: [
           ['model', path.relative(process.cwd(), modelDir)],
+          ...(ddx7 ? ([['DDX7 model', `${path.relative(process.cwd(), path.resolve(args.ddx7 as string))} (patch ${ddx7.file.config.patch})`]] as [string, string][]) : []),
           ['synth', `${cnn.synth.algorithm}, ${cnn.synth.sampleRate} Hz`],
           ['notes', `${path.relative(process.cwd(), nsynthPath)} (${out.form}); ${out.results.length} evaluated, ${out.skipped.length} skipped${out.interrupted ? ', interrupted' : ''}`],
           ['backend', describeBackend(backend)],
@@ -135,15 +147,16 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
         if (r.snapped.cnn) writeFileAtomic(path.join(dir, `${r.meta.note_str}.cnn.wav`), encodeWavPcm16(renderSnapped(cnn.synth, r.snapped.cnn), cnn.synth.sampleRate, cnn.synth.outputGain));
       }
     }
-    const overall = summary.find((s) => s.group === 'overall' && s.system === 'cnn');
-    const pct = (base: SystemName, m: 'fft' | 'stft' | 'logmel'): string => {
-      const v = overall?.improvement[base]?.[m];
+    const pctOf = (system: SystemName, base: SystemName, m: 'fft' | 'stft' | 'logmel'): string => {
+      const v = summary.find((s) => s.group === 'overall' && s.system === system)?.improvement[base]?.[m];
       return v === undefined ? '-' : `${(100 * v).toFixed(1)} %`;
     };
+    const pct = (base: SystemName, m: 'fft' | 'stft' | 'logmel'): string => pctOf('cnn', base, m);
     process.stdout.write(
       `eval-nsynth: ${out.results.length} notes evaluated, ${out.skipped.length} skipped, in ${out.seconds.toFixed(1)} s; ` +
         `CNN improvement over sine-440 FFT ${pct('sine440', 'fft')}, STFT ${pct('sine440', 'stft')}, log-mel ${pct('sine440', 'logmel')} ` +
         `(paper: 53.34 / 61.95 / 22.00 %); over pitched sine FFT ${pct('pitched', 'fft')}, STFT ${pct('pitched', 'stft')}, log-mel ${pct('pitched', 'logmel')} ` +
+        `${ddx7 ? `; DDX7 improvement over sine-440 log-mel ${pctOf('ddx7', 'sine440', 'logmel')}, over pitched sine log-mel ${pctOf('ddx7', 'pitched', 'logmel')}` : ''} ` +
         `→ ${path.relative(process.cwd(), written.html[0])}\n`,
     );
     if (out.interrupted) return EXIT_INTERRUPTED;

@@ -130,3 +130,19 @@ test('eval-nsynth: bad notes are counted skips, bad datasets and models one-line
   writeFileSync(cfgPath, JSON.stringify(cfg));
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', otherSpec]), /parameter spec .* does not match/);
 });
+
+test('eval-nsynth --ddx7 puts the DDX7 resynthesis beside the CNN and the baselines', () => {
+  const d7 = path.join(tmp, 'ddx7');
+  const train = runCli('train-ddx7', ['--data', fixture, '--families', 'flute', '--patch', 'flute', '--steps', '2', '--out', d7, '--quiet']);
+  assert.equal(train.status, 0, train.stderr);
+  const out = path.join(tmp, 'report-ddx7');
+  const r = runCli('eval-nsynth', ['--nsynth', fixture, '--families', 'flute', '--model', model, '--ddx7', d7, '--out', out, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /DDX7 improvement over sine-440 log-mel -?[\d.]+ %/);
+  const notes = readCsv(path.join(out, 'notes.csv'));
+  assert.equal(notes.length, 4);
+  for (const n of notes) for (const m of ['fft', 'stft', 'logmel', 'logmel_normalized']) assert.ok(Number(n[`ddx7_${m}`]) > 0, `${n.note_str} ddx7_${m}`);
+  const summary = readCsv(path.join(out, 'summary.csv'));
+  assert.ok(summary.some((s) => s.group === 'flute' && s.system === 'ddx7'));
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--ddx7', path.join(tmp, 'nope')]), /--ddx7: .*no such folder/);
+});

@@ -20,6 +20,11 @@ export interface EvaluateOptions {
   readonly filters: NsynthFilters;
   /** The CNN; the synth it was trained for renders the resynthesis. */
   readonly cnn: CnnPredictor;
+  /**
+   * Resynthesis systems that render from the note itself in this thread (DDX7: f0 and loudness
+   * in, audio out), measured beside the CNN.
+   */
+  readonly renderers?: Partial<Record<SystemName, (audio: Float32Array, pitch: number) => Promise<Float32Array>>>;
   /** Worker threads for rendering and distances, ≥ 1. */
   readonly workers: number;
   /** Notes per chunk (predicted together, then rendered). */
@@ -61,6 +66,14 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
     const notes = chunk;
     chunk = [];
     const predicted = predictParams(opts.cnn, notes.map((n) => n.audio));
+    const rendered: Partial<Record<SystemName, Float32Array>>[] = [];
+    for (const note of notes) {
+      const r: Partial<Record<SystemName, Float32Array>> = {};
+      for (const [system, render] of Object.entries(opts.renderers ?? {}) as [SystemName, (a: Float32Array, p: number) => Promise<Float32Array>][]) {
+        r[system] = await render(note.audio, note.meta.pitch);
+      }
+      rendered.push(r);
+    }
     const tasks: { task: NoteEvalTask; transfer: ArrayBuffer[] }[] = [];
     const pending: { note: Note; predicted: number[]; snapped: number[] }[] = [];
     notes.forEach((note, i) => {
@@ -76,7 +89,9 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
       // The audio goes to the worker (transferred, not copied); nothing here needs it afterwards.
       // A view into a larger buffer (a TFRecord record) is copied first so only it moves.
       const own = note.audio.byteOffset === 0 && note.audio.byteLength === note.audio.buffer.byteLength ? note.audio : note.audio.slice();
-      tasks.push({ task: { index: pending.length, pitch: note.meta.pitch, audio: own, snapped: { cnn: snapped } }, transfer: [own.buffer as ArrayBuffer] });
+      const extra = rendered[i];
+      const transfer = [own.buffer as ArrayBuffer, ...Object.values(extra).map((a) => a.buffer as ArrayBuffer)];
+      tasks.push({ task: { index: pending.length, pitch: note.meta.pitch, audio: own, snapped: { cnn: snapped }, rendered: extra }, transfer });
       pending.push({ note: { meta: note.meta, audio: new Float32Array(0) }, predicted: predicted[i], snapped });
     });
     await inflight;
@@ -118,7 +133,7 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
   } finally {
     await pool.close();
   }
-  return { results, skipped, systems: ['cnn', 'sine440', 'pitched'], total: reader.count, form: reader.form, interrupted, seconds: (performance.now() - t0) / 1000 };
+  return { results, skipped, systems: ['cnn', ...(Object.keys(opts.renderers ?? {}) as SystemName[]), 'sine440', 'pitched'], total: reader.count, form: reader.form, interrupted, seconds: (performance.now() - t0) / 1000 };
 }
 
 /**

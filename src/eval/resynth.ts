@@ -23,6 +23,8 @@ export interface NoteEvalTask {
   readonly audio: Float32Array;
   /** Snapped parameters per resynthesis system, PARAM_SPECS order and units. */
   readonly snapped: Partial<Record<SystemName, readonly number[]>>;
+  /** Audio of systems rendered elsewhere (DDX7 runs in the tfjs thread), 16 kHz. */
+  readonly rendered?: Partial<Record<SystemName, Float32Array>>;
 }
 
 /** Distances per system for one note. */
@@ -52,6 +54,9 @@ export function makeNoteEvaluator(synth: DatasetConfig): (task: NoteEvalTask) =>
     const distances: Partial<Record<SystemName, DistanceSet>> = {};
     for (const [system, params] of Object.entries(task.snapped) as [SystemName, number[]][]) {
       distances[system] = toDistanceSet(calc.compare(ref, renderSnapped(synth, params, scratch)));
+    }
+    for (const [system, audio] of Object.entries(task.rendered ?? {}) as [SystemName, Float32Array][]) {
+      distances[system] = toDistanceSet(calc.compare(ref, audio));
     }
     distances.sine440 = toDistanceSet(calc.compare(ref, sine440));
     distances.pitched = toDistanceSet(calc.compare(ref, pitchedSineBaseline(ref.signal, task.pitch, synth.sampleRate)));

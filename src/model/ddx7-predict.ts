@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { controlInputs, DDX7_FILES, ddx7Forward, type Ddx7Model, type Ddx7State, disposeDdx7State, loadDdx7Weights, reverbFilterOf } from './ddx7.ts';
-import type { Ddx7ModelFile } from './train-ddx7.ts';
+import { DDX7_SAMPLE_RATE } from './ddx7-synth.ts';
+import { type Ddx7ModelFile, resolveDdx7Features } from './train-ddx7.ts';
 
 /** A loaded model with what its folder says about it. Free it with `disposeDdx7(loaded.model)`. */
 export interface LoadedDdx7 {
@@ -84,4 +85,20 @@ export function createDdx7Stream(m: Ddx7Model | LoadedDdx7): Ddx7Stream {
       reverbFilter?.dispose();
     },
   };
+}
+
+/**
+ * Resynthesizes a note with DDX7 as the evaluator does: f0 from its metadata pitch (NSynth notes
+ * are steady; the issue's rule) and the note's own A-weighted loudness, both on the model's frame
+ * grid.
+ *
+ * @param audio the note, 16 kHz
+ * @param pitch MIDI pitch
+ * @returns 16 kHz audio, [⌊n / 64⌋ · 64]
+ */
+export async function renderNoteDdx7(m: Ddx7Model | LoadedDdx7, audio: Float32Array, pitch: number): Promise<Float32Array> {
+  const features = await resolveDdx7Features();
+  const loud = features.loudnessDb(audio, DDX7_SAMPLE_RATE);
+  const f0 = new Float32Array(loud.length).fill(440 * Math.pow(2, (pitch - 69) / 12));
+  return renderDdx7(m, f0, loud);
 }

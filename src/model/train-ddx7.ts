@@ -8,6 +8,8 @@
  * Excerpts are short by default (1 s instead of the paper's 4 s) to make CPU training practical:
  * the loss and the reverb cost ≈ 5·10⁸ multiply-adds per second of audio, forward.
  */
+import { loudnessDb } from '../features/loudness.ts';
+import { trackPitch } from '../features/pitch.ts';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -34,56 +36,30 @@ export interface Ddx7Features {
 }
 
 /**
- * Stand-in loudness until `src/features/loudness.ts` lands: RMS over a centred 1024-sample Hann
- * window every 64 samples, in dB, floored at −80. Not A-weighted.
- *
- * @returns dB, [⌊samples / 64⌋]
+ * The control features at the model's frame grid: frame k covers samples [64k, 64k + 64), so a
+ * signal of n samples has ⌊n / 64⌋ frames. The feature extractors centre frame t on sample 64t
+ * (1 + ⌈n / 64⌉ frames); their first ⌊n / 64⌋ frames are the ones whose centre starts block k.
  */
-export function rmsLoudnessDb(audio: Float32Array, sampleRate: number): Float32Array {
-  if (sampleRate !== DDX7_SAMPLE_RATE) throw new Error(`rmsLoudnessDb: expected ${DDX7_SAMPLE_RATE} Hz, got ${sampleRate}`);
-  const frames = Math.floor(audio.length / DDX7_HOP);
-  const win = 1024;
-  const w = Float64Array.from({ length: win }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / win));
-  const wSum = w.reduce((s, v) => s + v, 0);
-  const out = new Float32Array(frames);
-  for (let k = 0; k < frames; k++) {
-    let s = 0;
-    const c = k * DDX7_HOP;
-    for (let i = 0; i < win; i++) {
-      const n = c - win / 2 + i;
-      if (n >= 0 && n < audio.length) s += w[i] * audio[n] * audio[n];
-    }
-    out[k] = Math.max(-80, 10 * Math.log10(s / wSum + 1e-12));
-  }
-  return out;
+function onModelGrid(x: Float32Array, samples: number): Float32Array {
+  return x.subarray(0, Math.floor(samples / DDX7_HOP));
 }
 
 /**
- * The features to train with: `src/features/pitch.ts` / `loudness.ts` when present in this build
- * (another part of issue 6), else NSynth metadata pitch and {@link rmsLoudnessDb}.
+ * The features to train with: YIN f0 and confidence (`src/features/pitch.ts`) and DDX7's
+ * A-weighted loudness (`src/features/loudness.ts`), on the model's frame grid.
  */
 export async function resolveDdx7Features(): Promise<Ddx7Features> {
-  type PitchModule = { estimateF0?: Ddx7Features['estimateF0'] };
-  type LoudnessModule = { loudnessDb?: Ddx7Features['loudnessDb'] };
-  // Variable specifiers: these modules may not exist yet, and TypeScript must not resolve them.
-  const load = async <T>(spec: string): Promise<T | null> => {
-    try {
-      return (await import(spec)) as T;
-    } catch {
-      return null;
-    }
-  };
-  const pitchSpec: string = new URL('../features/pitch.ts', import.meta.url).href;
-  const loudSpec: string = new URL('../features/loudness.ts', import.meta.url).href;
-  const pitch = await load<PitchModule>(pitchSpec);
-  const loud = await load<LoudnessModule>(loudSpec);
   return {
-    describe: {
-      f0: pitch?.estimateF0 ? 'src/features/pitch.ts estimateF0' : 'NSynth metadata pitch (constant per note)',
-      loudness: loud?.loudnessDb ? 'src/features/loudness.ts loudnessDb' : 'RMS dB, 1024-sample Hann, floor −80 (stand-in)',
+    describe: { f0: 'YIN (src/features/pitch.ts); NSynth notes: metadata pitch, YIN confidence', loudness: 'A-weighted loudness, DDX7 definition (src/features/loudness.ts)' },
+    estimateF0: (audio, sampleRate) => {
+      if (sampleRate !== DDX7_SAMPLE_RATE) throw new Error(`f0: expected ${DDX7_SAMPLE_RATE} Hz, got ${sampleRate}`);
+      const t = trackPitch(audio);
+      return { f0Hz: onModelGrid(t.f0Hz, audio.length), confidence: onModelGrid(t.confidence, audio.length) };
     },
-    ...(pitch?.estimateF0 ? { estimateF0: pitch.estimateF0 } : {}),
-    loudnessDb: loud?.loudnessDb ?? rmsLoudnessDb,
+    loudnessDb: (audio, sampleRate) => {
+      if (sampleRate !== DDX7_SAMPLE_RATE) throw new Error(`loudness: expected ${DDX7_SAMPLE_RATE} Hz, got ${sampleRate}`);
+      return onModelGrid(loudnessDb(audio), audio.length);
+    },
   };
 }
 
@@ -192,13 +168,10 @@ export async function loadDdx7Corpus(dir: string, opts: CorpusOptions): Promise<
       const loud = opts.features.loudnessDb(audio, DDX7_SAMPLE_RATE);
       let f0: Float32Array;
       let conf: Float32Array;
-      if (opts.features.estimateF0) {
-        ({ f0Hz: f0, confidence: conf } = opts.features.estimateF0(audio, DDX7_SAMPLE_RATE));
-      } else {
-        // Metadata pitch: NSynth notes are steady, so a constant f0 with full confidence.
-        f0 = new Float32Array(loud.length).fill(440 * Math.pow(2, (meta.pitch - 69) / 12));
-        conf = new Float32Array(loud.length).fill(1);
-      }
+      // NSynth notes are steady at their metadata pitch (the issue: use it when given); the
+      // tracker's confidence still marks unpitched or silent stretches, which are not trained on.
+      f0 = new Float32Array(loud.length).fill(440 * Math.pow(2, (meta.pitch - 69) / 12));
+      conf = opts.features.estimateF0 ? opts.features.estimateF0(audio, DDX7_SAMPLE_RATE).confidence : new Float32Array(loud.length).fill(1);
       cutExcerpts(meta.note_str, audio, f0, conf, loud, opts, corpus);
     }
   } else {
