@@ -6,6 +6,7 @@
  * CLI: `tsx bench/ddx7.ts [--backend wasm] [--threads N] [--batch 4] [--excerpt-sec 1] [--steps 3]
  *       [--block-frames 8] [--render-sec 4] [--channels 128] [--reverb-sec 1] [--patch flute]`
  */
+import { timeRuns } from './timing.ts';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -40,7 +41,7 @@ export interface BenchDdx7Options {
 export interface BenchDdx7Result {
   readonly backend: BackendInfo;
   readonly options: Required<Omit<BenchDdx7Options, 'backend' | 'threads'>>;
-  /** Training steps per second (mean over the timed steps). */
+  /** Training steps per second (1 / median step time). */
   readonly trainStepsPerSec: number;
   /** Streaming render time / audio duration. */
   readonly streamingRtf: number;
@@ -75,9 +76,9 @@ export async function benchDdx7(options: BenchDdx7Options = {}): Promise<BenchDd
   const inputs = controlInputs(f0, ld, model.config);
   const opt = createDdx7Optimizer(3e-4);
   ddx7TrainStep(model, opt, f0, inputs, target, o.batchSize, 2); // warm-up
-  const t0 = performance.now();
-  for (let s = 0; s < o.steps; s++) ddx7TrainStep(model, opt, f0, inputs, target, o.batchSize, 2);
-  const trainStepsPerSec = o.steps / ((performance.now() - t0) / 1000);
+  // Median step time: the machines are shared and single steps are noisy.
+  const stepMs = timeRuns(() => ddx7TrainStep(model, opt, f0, inputs, target, o.batchSize, 2), o.steps, 0).medianMs;
+  const trainStepsPerSec = 1000 / stepMs;
   opt.dispose();
 
   const total = Math.round((o.renderSec * DDX7_SAMPLE_RATE) / DDX7_HOP);
@@ -86,11 +87,13 @@ export async function benchDdx7(options: BenchDdx7Options = {}): Promise<BenchDd
   const warm = createDdx7Stream(model);
   warm.process(rf0.subarray(0, o.blockFrames), rld.subarray(0, o.blockFrames));
   warm.dispose();
-  const stream = createDdx7Stream(model);
-  const t1 = performance.now();
-  for (let k = 0; k < total; k += o.blockFrames) stream.process(rf0.subarray(k, k + o.blockFrames), rld.subarray(k, k + o.blockFrames));
-  const streamingRtf = (performance.now() - t1) / 1000 / ((total * DDX7_HOP) / DDX7_SAMPLE_RATE);
-  stream.dispose();
+  // Real-time factor of a whole streamed render, median of 5 renders.
+  const renderMs = timeRuns(() => {
+    const stream = createDdx7Stream(model);
+    for (let k = 0; k < total; k += o.blockFrames) stream.process(rf0.subarray(k, k + o.blockFrames), rld.subarray(k, k + o.blockFrames));
+    stream.dispose();
+  }, 5, 0).medianMs;
+  const streamingRtf = renderMs / 1000 / ((total * DDX7_HOP) / DDX7_SAMPLE_RATE);
   disposeDdx7(model);
   return { backend, options: o, trainStepsPerSec, streamingRtf };
 }

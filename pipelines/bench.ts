@@ -10,6 +10,7 @@ import { hideBin } from 'yargs/helpers';
 import { onInterrupt, parseArgs } from '../src/cli/args.ts';
 import { runCommand, UserError } from '../src/cli/run.ts';
 import { benchDataset } from '../bench/dataset.ts';
+import { benchDdx7 } from '../bench/ddx7.ts';
 import { benchDistances } from '../bench/distances.ts';
 import { benchEval } from '../bench/eval.ts';
 import { benchRender } from '../bench/render.ts';
@@ -50,6 +51,14 @@ const SECTIONS: Record<string, Section> = {
   train: {
     describe: 'paper CNN (input [64000, 1], batch 32, Adamax): training and inference samples/s per backend present',
     run: (quick, log) => benchTrainBackend({ steps: quick ? 2 : 5, warmup: quick ? 1 : 2, profile: !quick, outFile: null, log }),
+  },
+  ddx7: {
+    describe: 'DDX7: training steps/s (batch 4 × 1 s excerpts, 128 channels, 1 s reverb) and the real-time factor of streaming rendering (32 ms blocks)',
+    run: async (quick, log) => {
+      const r = await benchDdx7({ steps: quick ? 2 : 5 });
+      log(`ddx7: ${r.trainStepsPerSec.toFixed(3)} training steps/s on ${r.backend.name} (${r.backend.threads} threads); streaming real-time factor ${r.streamingRtf.toFixed(3)} (DDX7 paper: 0.637; target < 0.3)`);
+      return r;
+    },
   },
   eval: {
     describe: 'eval-nsynth on 4,096 notes (the fixture repeated to the NSynth test split size); target ≤ 180 s',

@@ -5,8 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { onInterrupt, parseArgs } from '../src/cli/args.ts';
 import { createProgress } from '../src/cli/progress.ts';
 import { EXIT_INTERRUPTED, runCommand, UserError } from '../src/cli/run.ts';
 import { BACKEND_CHOICES, type BackendChoice, describeBackend, initBackend } from '../src/model/backend.ts';
@@ -15,12 +15,9 @@ import { Ddx7TrainError, loadDdx7Corpus, resolveDdx7Features, trainDdx7, type Tr
 import { DDX7_PATCH_NAMES, ddx7Patch, UnknownPatchError } from '../src/synth/ddx7-patches.ts';
 
 export async function trainDdx7Main(argv: readonly string[]): Promise<number> {
-  let helpShown = false;
   const d = DEFAULT_DDX7_CONFIG;
-  const args = await yargs([...argv])
-    .scriptName('npm run train-ddx7 --')
-    .usage('$0 --data <folder> --patch flute|violin|trumpet|<ablation> [options]\n\nTrain DDX7 (Caspe et al. 2022): a causal TCN maps f0 and loudness frames (250/s) to the output levels of a\nfixed DX7 patch, plus a learnable reverb, by a multi-scale spectral loss. --data is an NSynth jsonwav folder\n(examples.json + audio/) or a folder of 16 kHz mono WAVs. Writes ddx7.json + weights.{json,bin} and checkpoint/ into --out.')
-    .options({
+  const args = await parseArgs(argv, 'npm run train-ddx7 --', '$0 --data <folder> --patch flute|violin|trumpet|<ablation> [options]\n\nTrain DDX7 (Caspe et al. 2022): a causal TCN maps f0 and loudness frames (250/s) to the output levels of a\nfixed DX7 patch, plus a learnable reverb, by a multi-scale spectral loss. --data is an NSynth jsonwav folder\n(examples.json + audio/) or a folder of 16 kHz mono WAVs. Writes ddx7.json + weights.{json,bin} and checkpoint/ into --out.', (y) =>
+    y.options({
       data: { type: 'string', demandOption: true, describe: 'NSynth-layout folder or folder of 16 kHz mono WAVs' },
       patch: { type: 'string', default: 'flute', describe: `FM configuration: ${DDX7_PATCH_NAMES.join(', ')}` },
       out: { type: 'string', describe: 'output folder [default: models/ddx7_<patch>_seed<seed>]' },
@@ -47,24 +44,9 @@ export async function trainDdx7Main(argv: readonly string[]): Promise<number> {
       threads: { type: 'number', describe: 'wasm threads [default: all cores]' },
       resume: { type: 'boolean', default: false, describe: 'continue the run in --out' },
       quiet: { type: 'boolean', default: false, describe: 'no progress output' },
-    })
-    // A repeated option takes its last value (as most CLIs do), not an array.
-    .parserConfiguration({ 'duplicate-arguments-array': false })
-    .strict()
-    .version(false)
-    .help()
-    .exitProcess(false)
-    .fail((msg, err) => {
-      throw new UserError(msg ?? err?.message ?? 'bad arguments');
-    })
-    .parseAsync([...argv], {}, (err, _a, output) => {
-      if (err) throw err;
-      if (output) {
-        helpShown = true;
-        process.stdout.write(`${output}\n`);
-      }
-    });
-  if (helpShown) return 0;
+    }),
+  );
+  if (args === null) return 0;
   let patch;
   try {
     patch = ddx7Patch(args.patch);
@@ -132,18 +114,11 @@ export async function trainDdx7Main(argv: readonly string[]): Promise<number> {
   const backend = await initBackend({ backend: args.backend as BackendChoice, threads: args.threads });
   log(`train-ddx7: ${corpus.excerpts.length} excerpts of ${config.excerptSec} s from ${corpus.files} files (${corpus.skipped.length} skipped); patch ${patch.name}, I_max ${iMax.toFixed(3)}; f0: ${features.describe.f0}; ${describeBackend(backend)}`);
 
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = (): void => {
-    if (++interrupts > 1) process.exit(EXIT_INTERRUPTED);
-    process.stderr.write('\ntrain-ddx7: stopping after this step and writing a checkpoint (Ctrl-C again to quit at once)…\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const interrupt = onInterrupt('train-ddx7', 'stopping after this step and writing a checkpoint');
   const bar = createProgress({ label: 'train-ddx7', unit: 'steps', total: config.steps, quiet: args.quiet });
   try {
     const s = await trainDdx7(corpus, outDir, config, features, backend, args.resume, {
-      signal: controller.signal,
+      signal: interrupt.signal,
       onStep: (step, _steps, loss, sps) => bar.update(step, { loss: loss.toFixed(4), 'steps/s': sps.toFixed(3) }),
     }).catch((e: unknown) => {
       if (e instanceof Ddx7TrainError) throw new UserError(e.message);
@@ -162,7 +137,7 @@ export async function trainDdx7Main(argv: readonly string[]): Promise<number> {
     );
     return 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.dispose();
   }
 }
 

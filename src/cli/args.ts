@@ -14,6 +14,8 @@ import { EXIT_INTERRUPTED, UserError } from './run.ts';
 export async function parseArgs<T>(argv: readonly string[], scriptName: string, usage: string, configure: (y: Argv) => Argv<T>): Promise<T | null> {
   let helpShown = false;
   const parser = configure(yargs([...argv]).scriptName(scriptName).usage(usage))
+    // A repeated option takes its last value (as most CLIs do), not an array.
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .strict()
     .version(false)
     .help()
