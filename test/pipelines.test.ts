@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { assertOneLineError, expectClose, runCli, SHARED_DIR } from './helpers.ts';
+import { spawn } from 'node:child_process';
+import { assertOneLineError, expectClose, REPO_ROOT, runCli, SHARED_DIR } from './helpers.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-pipelines-test-'));
 const data = path.join(tmp, 'ds');
@@ -46,6 +47,34 @@ test('train-cnn trains, checkpoints, resumes with more epochs, and writes its re
   const html = readFileSync(path.join(model, 'report.html'), 'utf8');
   assert.match(html, /<svg/);
   assert.equal((html.match(/<figure>/g) ?? []).length, 15, 'one scatter per parameter');
+});
+
+test('train-cnn: Ctrl-C keeps the best model and the checkpoint; --resume finishes; --log-targets regresses in log space', async () => {
+  const out = path.join(tmp, 'model-interrupted');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'pipelines/train-cnn.ts', '--data', data, '--out', out, '--epochs', '50', '--batch', '4', '--log-targets'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let sent = false;
+  child.stderr.on('data', (b: Buffer) => {
+    stderr += b.toString();
+    // One Ctrl-C once the first epoch has been saved (a second one quits at once, by design).
+    if (!sent && /epoch 1: /.test(stderr)) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /interrupted after \d+ epoch/);
+  assert.ok(existsSync(path.join(out, 'model.json')) && existsSync(path.join(out, 'checkpoint', 'state.json')));
+  const targets = JSON.parse(readFileSync(path.join(out, 'targets.json'), 'utf8'));
+  assert.deepEqual(targets.transforms.slice(0, 6), ['log', 'log', 'log', 'log', 'log', 'log']);
+  assert.equal(targets.transforms[6], 'linear');
+  const resumed = runCli('train-cnn', ['--data', data, '--out', out, '--epochs', '2', '--batch', '4', '--log-targets', '--resume', '--quiet']);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.equal(readCsv(path.join(out, 'history.csv')).length, 2);
 });
 
 test('train-cnn refuses bad input with one line', () => {
