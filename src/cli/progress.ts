@@ -52,12 +52,18 @@ export function createProgress(opts: ProgressOptions): Progress {
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(opts.total, 0, { rate: '0', extra: '' });
+    // The bar starts at the first reported value, so a resumed run's rate and ETA count only
+    // the work done now, not the units finished before.
+    let base: { done: number; t: number } | null = null;
     return {
       update(done, extra) {
-        const sec = (performance.now() - t0) / 1000;
+        if (base === null) {
+          base = { done: Math.max(0, done - 1), t: performance.now() };
+          bar.start(opts.total, base.done, { rate: '0', extra: '' });
+        }
+        const sec = (performance.now() - base.t) / 1000;
         const tail = extra ? ` | ${Object.entries(extra).map(([k, v]) => `${k} ${v}`).join(' ')}` : '';
-        bar.update(done, { rate: sec > 0 ? (done / sec).toFixed(1) : '0', extra: tail });
+        bar.update(done, { rate: sec > 0 ? ((done - base.done) / sec).toFixed(1) : '0', extra: tail });
       },
       stop() {
         bar.stop();
@@ -67,9 +73,11 @@ export function createProgress(opts: ProgressOptions): Progress {
   const every = (opts.logEverySec ?? 5) * 1000;
   let last = t0;
   let lastDone = -1;
+  let base: { done: number; t: number } | null = null;
   const line = (done: number, extra?: Record<string, string | number>): void => {
-    const sec = (performance.now() - t0) / 1000;
-    const rate = sec > 0 ? done / sec : 0;
+    base ??= { done: 0, t: t0 };
+    const sec = (performance.now() - base.t) / 1000;
+    const rate = sec > 0 ? (done - base.done) / sec : 0;
     const eta = rate > 0 ? (opts.total - done) / rate : NaN;
     const tail = extra ? ` | ${Object.entries(extra).map(([k, v]) => `${k} ${v}`).join(' ')}` : '';
     stream.write(`${opts.label}: ${done}/${opts.total} ${opts.unit} (${((100 * done) / Math.max(1, opts.total)).toFixed(0)}%) | ${rate.toFixed(1)}/s | ETA ${formatEta(eta)}${tail}\n`);
@@ -78,6 +86,7 @@ export function createProgress(opts: ProgressOptions): Progress {
   return {
     update(done, extra) {
       const now = performance.now();
+      base ??= { done: Math.max(0, done - 1), t: now };
       if (now - last >= every) {
         last = now;
         line(done, extra);
