@@ -306,6 +306,8 @@ export async function trainCnn(index: DatasetIndex, outDir: string, config: Trai
     hooks.onEpoch?.(record, best);
     stopped = nextState;
   }
+  // Resumed with an epoch budget already used up: nothing to train, the run counts as finished.
+  if (stopped === 'running') stopped = 'max-epochs';
   model.dispose();
   return {
     outDir,
