@@ -9,20 +9,10 @@ import path from 'node:path';
 import { decodeWav } from '../src/dsp/wav.ts';
 import { computeDistances, DistanceCalculator, prepareSignal, SIGNAL_SAMPLES, type Distances } from '../src/features/distances.ts';
 import { improvement, midiToHz, pitchedSineBaseline, rmsEnvelope, sine440Baseline } from '../src/eval/baselines.ts';
-import { expectClose, SHARED_DIR } from './helpers.ts';
+import { expectClose, SHARED_DIR, noise } from './helpers.ts';
 
 const FIXTURE_DIR = path.join(SHARED_DIR, 'fixtures', 'nsynth-gm');
 
-/** Deterministic pseudo-random samples in [−1, 1). */
-function noise(n: number, seed: number): Float64Array {
-  const out = new Float64Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** A decaying two-partial tone, 16 kHz: something with a timbre. */
 function tone(hz: number, length = SIGNAL_SAMPLES): Float64Array {

@@ -53,3 +53,14 @@ export function assertOneLineError(name: string, r: CliResult, pattern: RegExp):
   assert.match(errors[0], pattern);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 }
+
+/** Deterministic pseudo-random samples in [−1, 1) (an LCG: tests never use Math.random). */
+export function noise(n: number, seed: number): Float64Array {
+  const out = new Float64Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}

@@ -9,18 +9,8 @@ import { RealFftPlan, isPowerOfTwo } from '../src/dsp/fft.ts';
 import { hannPeriodic } from '../src/dsp/window.ts';
 import { applyMelFilterbank, hzToMelSlaney, melFilterbank, melFilterbankDense, melFrequencies, melToHzSlaney } from '../src/dsp/mel.ts';
 import { countFrames, powerToDb, SpectrogramPlan, SPEC_SPECTROGRAM } from '../src/features/spectra.ts';
-import { expectClose } from './helpers.ts';
+import { expectClose, noise } from './helpers.ts';
 
-/** Deterministic pseudo-random samples in [−1, 1) (an LCG: tests must not use Math.random). */
-function noise(n: number, seed: number): Float64Array {
-  const out = new Float64Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** Naive O(N²) DFT of a real signal, bins 0 … N/2, in float64. */
 function naiveDft(x: Float64Array): { re: Float64Array; im: Float64Array } {

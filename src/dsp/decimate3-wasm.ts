@@ -14,7 +14,7 @@
  * Arithmetic is float32 (inputs, taps, accumulators): the error against the float64 reference is
  * ~1e-7 of full scale, far below the 16-bit output quantum and the −80 dB stopband.
  */
-import { I32, V128, assembleModule, op, simd, simdOp, sleb, uleb, type FuncBody } from './wasm-emit.ts';
+import { I32, V128, assembleModule, op, simd, simdOp, sleb, uleb, type FuncBody, type WasmMemory, wasmApi } from './wasm-emit.ts';
 
 /** A ready decimator bound to one WebAssembly instance (not reentrant; JS is single-threaded). */
 export interface Decimator {
@@ -27,20 +27,7 @@ export interface Decimator {
   readonly outputsPerBlock: number;
 }
 
-/**
- * The slice of the WebAssembly JS API used here, typed locally: the project's `lib` is plain
- * ES2022 (no DOM), and @types/node 20 does not declare the global.
- */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: unknown };
-}
-const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+const api = wasmApi();
 
 const PAGE = 65536;
 const STAGE = 1024; // taps live below this (≤ 256 folded taps)
@@ -61,7 +48,7 @@ export function createWasmDecimator(taps: readonly number[], blockVectors = 4): 
   if (!(Number.isInteger(blockVectors) && blockVectors >= 1 && blockVectors <= 8)) {
     throw new Error('createWasmDecimator: blockVectors must be 1–8');
   }
-  if (wasmApi === undefined) return null;
+  if (api === undefined) return null;
   const M = (n - 1) / 2;
   const pad = Math.ceil(M / 3); // leading zeros per component: q ≥ −pad
   const qMax = Math.floor(M / 3);
@@ -139,8 +126,8 @@ export function createWasmDecimator(taps: readonly number[], blockVectors = 4): 
   const deinterleave: FuncBody = { params: [I32, I32, I32, I32], locals: [[2, I32]], code: di, exportName: 'deinterleave' };
 
   const bytes = assembleModule([kernel, deinterleave], 1);
-  if (!wasmApi.validate(bytes)) return null; // no SIMD here (or, in development, a bad encoding)
-  const instance = new wasmApi.Instance(new wasmApi.Module(bytes), {});
+  if (!api.validate(bytes)) return null; // no SIMD here (or, in development, a bad encoding)
+  const instance = new api.Instance(new api.Module(bytes), {});
   const exp = instance.exports as {
     memory: WasmMemory;
     kernel: (o0: number, stride: number, out: number, end: number) => void;

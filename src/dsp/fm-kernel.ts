@@ -32,7 +32,7 @@
  *   exact arithmetic, ≈ 2e-7 of full scale evaluated in float32.
  * (The JS table path is within 3.2e-7: interpolation error (2π/4096)²/8 plus float32 output.)
  */
-import { I32, V128, assembleModule, f32x4Const, op, shuffleOp, simd, simdOp, sleb, uleb, type FuncBody } from './wasm-emit.ts';
+import { I32, V128, assembleModule, f32x4Const, op, shuffleOp, simd, simdOp, sleb, uleb, type FuncBody, type WasmMemory, wasmApi } from './wasm-emit.ts';
 import { SINE_TABLE, SINE_TABLE_MASK, SINE_TABLE_OFFSET, SINE_TABLE_SIZE, TABLE_UNITS_PER_RAD } from './sine-table.ts';
 
 /** Modulation-buffer units (half-cycles) per radian of phase: 1/π. */
@@ -257,16 +257,6 @@ export function createJsFmKernel(): FmKernel {
  * four-lane loop can run past an odd length without touching a neighbour.
  */
 
-/** The slice of the WebAssembly JS API used here (the project's lib has no DOM typings). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: unknown };
-}
 
 const PAGE = 65536;
 const STATE_P01 = 0; // i64x2 phases of lanes 0, 1 (64-bit fixed point, cycles)
@@ -446,7 +436,7 @@ type PassFn = (dst: number, end: number, ...inputs: number[]) => void;
  * @param initialBytes memory to reserve up front (it grows on demand anyway).
  */
 export function createWasmFmKernel(initialBytes = 0): FmKernel | null {
-  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  const api = wasmApi();
   if (api === undefined) return null;
   const funcs: FuncBody[] = [];
   for (let nIn = 0; nIn <= MAX_MOD_INPUTS; nIn++) funcs.push(emitPass(nIn, false), emitPass(nIn, true));

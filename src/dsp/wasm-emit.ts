@@ -136,3 +136,22 @@ export function assembleModule(funcs: readonly FuncBody[], initialPages: number)
     ...section(10, code),
   ]);
 }
+
+/** The slice of the WebAssembly JS API the kernels use, typed here once: the project's `lib` is
+ * plain ES2022 (no DOM) and @types/node 20 does not declare the global. */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
+/** The WebAssembly namespace, as far as the kernels use it. */
+export interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: unknown };
+}
+
+/** The runtime's WebAssembly namespace, or undefined where there is none. */
+export function wasmApi(): WasmApi | undefined {
+  return (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+}
