@@ -103,10 +103,8 @@ export function decodeWav(bytes: Uint8Array, expect: DecodeWavExpect = {}): Deco
   const channels = fmt.numChannels;
   const sampleRate = fmt.sampleRate;
   if (!(channels >= 1)) throw new Error('corrupt WAV file (no channels)');
-  if (expect.mono && channels !== 1) throw new Error(`has ${channels} channels, expected mono`);
-  if (expect.sampleRate !== undefined && sampleRate !== expect.sampleRate) {
-    throw new Error(`is ${sampleRate} Hz, expected ${expect.sampleRate} Hz`);
-  }
+  // Channel count and rate are known before decoding: refuse a wrong file without converting it.
+  checkDecoded({ sampleRate, channels, bitDepth, samples: new Float32Array(0) }, { mono: expect.mono, sampleRate: expect.sampleRate });
   let raw: Float64Array | Float64Array[];
   try {
     raw = wav.getSamples(false, Float64Array) as unknown as Float64Array | Float64Array[];

@@ -75,7 +75,7 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
       rendered.push(r);
     }
     const tasks: { task: NoteEvalTask; transfer: ArrayBuffer[] }[] = [];
-    const pending: { note: Note; predicted: number[]; snapped: number[] }[] = [];
+    const pending: { meta: Note['meta']; predicted: number[]; snapped: number[] }[] = [];
     notes.forEach((note, i) => {
       let snapped: number[];
       try {
@@ -92,7 +92,7 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
       const extra = rendered[i];
       const transfer = [own.buffer as ArrayBuffer, ...Object.values(extra).map((a) => a.buffer as ArrayBuffer)];
       tasks.push({ task: { index: pending.length, pitch: note.meta.pitch, audio: own, snapped: { cnn: snapped }, rendered: extra }, transfer });
-      pending.push({ note: { meta: note.meta, audio: new Float32Array(0) }, predicted: predicted[i], snapped });
+      pending.push({ meta: note.meta, predicted: predicted[i], snapped });
     });
     await inflight;
     inflight = (async () => {
@@ -105,8 +105,8 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
       // Results in stream order (note_str order), whatever order the workers finished in.
       pending.forEach((p, index) => {
         const r = byIndex.get(index);
-        if (!r) throw new Error(`internal: no result for note ${p.note.meta.note_str}`);
-        results.push({ meta: p.note.meta, predicted: { cnn: p.predicted }, snapped: { cnn: p.snapped }, distances: r.distances });
+        if (!r) throw new Error(`internal: no result for note ${p.meta.note_str}`);
+        results.push({ meta: p.meta, predicted: { cnn: p.predicted }, snapped: { cnn: p.snapped }, distances: r.distances });
       });
     })();
     // Keep an unhandled rejection from surfacing before the next await picks it up.

@@ -65,7 +65,7 @@ function readHistory(outDir: string): Record<string, number[]> {
 export function writeTrainingReport(outDir: string, metrics: TestMetrics): string {
   const h = readHistory(outDir);
   const xy = (k: string): [number, number][] => h.epoch.map((e, i) => [e, h[k][i]]);
-  const loss = lineChart('Loss per epoch', 'epoch', 'loss (z-scored MSE + L2)', [
+  const loss = lineChart('Loss per epoch', 'epoch', 'z-scored MSE (train: + L2 penalty)', [
     { name: 'train', color: '#1f77b4', points: xy('loss') },
     { name: 'validation', color: '#ff7f0e', points: xy('val_loss') },
   ]);
