@@ -20,6 +20,7 @@ import { BACKEND_CHOICES, type BackendChoice, describeBackend, initBackend } fro
 import { loadDdx7, renderNoteDdx7 } from '../src/model/ddx7-predict.ts';
 import { loadCnn } from '../src/model/predict.ts';
 import { type NsynthFilters, validateFilters } from '../src/nsynth/meta.ts';
+import { openNsynth } from '../src/nsynth/open.ts';
 import { defaultWorkerCount } from '../src/parallel/pool.ts';
 import { pickExampleNotes, type AudioSource } from '../src/report/html.ts';
 import { writeReport } from '../src/report/report.ts';
@@ -45,7 +46,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       workers: { type: 'number', default: defaultWorkerCount(), describe: 'worker threads for rendering and distances' },
       backend: { type: 'string', default: 'auto', choices: [...BACKEND_CHOICES], describe: 'tfjs backend for the CNN' },
       threads: { type: 'number', default: 1, describe: 'wasm threads for the CNN (1: the worker threads use the other cores; idle XNNPACK threads spin and would steal them)' },
-      'write-audio': { type: 'boolean', default: false, describe: 'also write every resynthesized note to <out>/audio/<note_str>.cnn.wav' },
+      'write-audio': { type: 'boolean', default: false, describe: 'also write every resynthesized note to <out>/audio/<note_str>.cnn.wav (and .ddx7.wav with --ddx7)' },
       quiet: { type: 'boolean', default: false, describe: 'no progress output' },
     }),
   );
@@ -145,6 +146,18 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       mkdirSync(dir, { recursive: true });
       for (const r of out.results) {
         if (r.snapped.cnn) writeFileAtomic(path.join(dir, `${r.meta.note_str}.cnn.wav`), encodeWavPcm16(renderSnapped(cnn.synth, r.snapped.cnn), cnn.synth.sampleRate, cnn.synth.outputGain));
+      }
+      if (ddx7) {
+        // DDX7 needs each original again (its loudness drives the decoder): stream them, one at a time.
+        const evaluated = new Set(out.results.map((r) => r.meta.note_str));
+        for await (const entry of await openNsynth(nsynthPath, filters)) {
+          if (entry.kind !== 'note' || !evaluated.has(entry.note.meta.note_str)) continue;
+          const y = await renderNoteDdx7(ddx7, entry.note.audio, entry.note.meta.pitch);
+          let peak = 0;
+          for (const v of y) peak = Math.max(peak, Math.abs(v));
+          // The synth's output is not bounded by 1 (reverb adds to the dry path): scale down rather than clip.
+          writeFileAtomic(path.join(dir, `${entry.note.meta.note_str}.ddx7.wav`), encodeWavPcm16(y, cnn.synth.sampleRate, peak > 0.99 ? 0.99 / peak : 1));
+        }
       }
     }
     const pctOf = (system: SystemName, base: SystemName, m: 'fft' | 'stft' | 'logmel'): string => {

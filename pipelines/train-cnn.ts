@@ -88,7 +88,7 @@ export async function trainCnnMain(argv: readonly string[]): Promise<number> {
         bar?.stop();
         bar = null;
         lastVal = r.val_loss;
-        log(`epoch ${r.epoch}: loss ${r.loss.toFixed(4)} mae ${r.mae.toFixed(4)} | val_loss ${r.val_loss.toFixed(4)} val_mae ${r.val_mae.toFixed(4)} | ${r.samples_per_sec.toFixed(1)} samples/s, ${r.seconds.toFixed(0)} s${best ? ' | best so far, saved' : ''}`);
+        log(`epoch ${r.epoch}: loss ${r.loss.toFixed(4)} mae ${r.mae.toFixed(4)} | val_loss ${r.val_loss.toFixed(4)} val_mae ${r.val_mae.toFixed(4)} carrier ${r.val_carrier_cents?.toFixed(0) ?? '-'} cents | ${r.samples_per_sec.toFixed(1)} samples/s, ${r.seconds.toFixed(0)} s${best ? ' | best so far, saved' : ''}`);
       },
     }).catch((e: unknown) => {
       if (e instanceof TrainError || e instanceof DatasetReadError) throw new UserError(e.message);

@@ -25,6 +25,7 @@ export async function trainDdx7Main(argv: readonly string[]): Promise<number> {
       instrument: { type: 'string', describe: 'NSynth layouts: keep one instrument_str, e.g. flute_acoustic_002' },
       limit: { type: 'number', describe: 'read at most this many files / notes' },
       'excerpt-sec': { type: 'number', default: 1, describe: 'excerpt length, s (paper: 4; short makes CPU training practical)' },
+      'hop-sec': { type: 'number', describe: 'start-to-start distance of excerpts, s (shorter than --excerpt-sec: overlapping excerpts) [default: --excerpt-sec]' },
       steps: { type: 'number', default: 2000, describe: 'total training steps (paper: 120 k)' },
       batch: { type: 'number', default: 4, describe: 'excerpts per step (paper: 16)' },
       lr: { type: 'number', default: 3e-4, describe: 'Adam learning rate' },
@@ -36,8 +37,8 @@ export async function trainDdx7Main(argv: readonly string[]): Promise<number> {
       dropout: { type: 'number', default: d.dropout, describe: 'TCN dropout rate (paper: 0.5)' },
       reverb: { type: 'boolean', default: true, describe: 'learnable reverb (--no-reverb turns it off)' },
       'reverb-sec': { type: 'number', default: d.reverbSec, describe: 'reverb impulse response length, s (paper: 1)' },
-      'silence-db': { type: 'number', default: -60, describe: 'skip excerpts whose mean loudness is below this, dB' },
-      'min-confidence': { type: 'number', default: 0.85, describe: 'skip excerpts whose mean f0 confidence is below this' },
+      'silence-db': { type: 'number', default: -60, describe: 'skip excerpts in which no frame is louder than this, dB (DDX7 loudness: notes sit near −55, silence at −80)' },
+      'min-confidence': { type: 'number', default: 0.85, describe: 'skip excerpts whose mean f0 confidence is below this (WAV folders; NSynth notes use their metadata pitch)' },
       'checkpoint-every': { type: 'number', default: 100, describe: 'steps between checkpoints' },
       seed: { type: 'number', default: 0, describe: 'seed of the weights and batches' },
       backend: { type: 'string', default: 'auto', choices: [...BACKEND_CHOICES], describe: 'tfjs backend' },
@@ -91,6 +92,7 @@ export async function trainDdx7Main(argv: readonly string[]): Promise<number> {
     checkpointEvery: args['checkpoint-every'],
     seed: args.seed,
     excerptSec: args['excerpt-sec'],
+    hopSec: args['hop-sec'] ?? args['excerpt-sec'],
   });
   const log = (s: string): void => {
     if (!args.quiet) process.stderr.write(`${s}\n`);
@@ -102,6 +104,7 @@ export async function trainDdx7Main(argv: readonly string[]): Promise<number> {
     ...(families ? { families } : {}),
     ...(args.instrument !== undefined ? { instrument: args.instrument } : {}),
     ...(args.limit !== undefined ? { limit: args.limit } : {}),
+    hopSec: config.hopSec,
     silenceDb: args['silence-db'],
     minConfidence: args['min-confidence'],
     features,
@@ -112,7 +115,7 @@ export async function trainDdx7Main(argv: readonly string[]): Promise<number> {
   const outDir = path.resolve(args.out ?? path.join('models', `ddx7_${patch.name}_seed${args.seed}`));
   mkdirSync(outDir, { recursive: true });
   const backend = await initBackend({ backend: args.backend as BackendChoice, threads: args.threads });
-  log(`train-ddx7: ${corpus.excerpts.length} excerpts of ${config.excerptSec} s from ${corpus.files} files (${corpus.skipped.length} skipped); patch ${patch.name}, I_max ${iMax.toFixed(3)}; f0: ${features.describe.f0}; ${describeBackend(backend)}`);
+  log(`train-ddx7: ${corpus.excerpts.length} excerpts of ${config.excerptSec} s (every ${config.hopSec} s) from ${corpus.files} files (${corpus.skipped.length} skipped); patch ${patch.name}, I_max ${iMax.toFixed(3)}; f0: ${features.describe.f0}; ${describeBackend(backend)}`);
 
   const interrupt = onInterrupt('train-ddx7', 'stopping after this step and writing a checkpoint');
   const bar = createProgress({ label: 'train-ddx7', unit: 'steps', total: config.steps, quiet: args.quiet });

@@ -22,7 +22,7 @@ import {
   parameterCount, receptiveFieldFrames,
 } from '../src/model/ddx7.ts';
 import { createDdx7Stream, loadDdx7, renderDdx7 } from '../src/model/ddx7-predict.ts';
-import { createDdx7Optimizer, ddx7TrainStep, learningRateAt } from '../src/model/train-ddx7.ts';
+import { createDdx7Optimizer, ddx7TrainStep, learningRateAt, loadDdx7Corpus, resolveDdx7Features } from '../src/model/train-ddx7.ts';
 import { encodeWavPcm16 } from '../src/dsp/wav.ts';
 import { assertOneLineError, expectClose, runCli, SHARED_DIR } from './helpers.ts';
 
@@ -392,6 +392,30 @@ describe('train-ddx7', () => {
       assert.ok(maxAbsDiff(joined, audio) < 1e-4);
       disposeDdx7(model);
     });
+  });
+
+  test('corpus: --hop-sec overlaps excerpts; NSynth notes (metadata pitch) keep the release, only silence is skipped', async () => {
+    const features = await resolveDdx7Features();
+    const opts = { families: ['flute'], limit: 2, excerptSec: 1, silenceDb: -60, minConfidence: 0.85, features };
+    const plain = await loadDdx7Corpus(fixture, opts);
+    const hopped = await loadDdx7Corpus(fixture, { ...opts, hopSec: 0.5 });
+    // A 4 s note holds 4 one-second excerpts every 1 s and 7 every 0.5 s. Each has some sound (the
+    // last starts 0.5 s before the end of the release), so none is skipped.
+    assert.equal(plain.excerpts.length, 2 * 4);
+    assert.equal(hopped.excerpts.length, 2 * 7);
+    assert.deepEqual([...plain.skipped, ...hopped.skipped], []);
+    // The excerpt spanning note-off (3 s) is trained on: the decoder has to learn to fall silent.
+    const release = hopped.excerpts.filter((e) => e.source.endsWith('@2.50s'));
+    assert.equal(release.length, 2);
+    for (const e of release) {
+      assert.equal(e.audio.length, 16000);
+      const late = e.loudnessDb.slice(200);
+      const early = e.loudnessDb.slice(0, 100);
+      assert.ok(Math.max(...late) < Math.min(...early) - 20, `${e.source}: loudness falls by > 20 dB after note-off`);
+    }
+    // Above the loudest frame, every excerpt is silent: a counted skip, then a one-line error.
+    await assert.rejects(loadDdx7Corpus(fixture, { ...opts, silenceDb: 0 }), /no usable 1 s excerpt in 2 file\(s\) \(skipped: 8 silent\)/);
+    await assert.rejects(loadDdx7Corpus(fixture, { ...opts, hopSec: 0.001 }), /--hop-sec must be a positive multiple of 4 ms/);
   });
 
   test('bad input: one-line errors and counted skips', () => {

@@ -9,6 +9,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { decodeWav } from '../src/dsp/wav.ts';
 import { assertOneLineError, expectClose, REPO_ROOT, runCli, SHARED_DIR } from './helpers.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-pipelines-test-'));
@@ -38,7 +39,7 @@ test('train-cnn trains, checkpoints, resumes with more epochs, and writes its re
   assert.equal(again.status, 0, again.stderr);
   const history = readCsv(path.join(model, 'history.csv'));
   assert.deepEqual(history.map((h) => h.epoch), ['1', '2']);
-  for (const h of history) assert.ok(Number.isFinite(Number(h.val_loss)) && Number(h.samples_per_sec) > 0);
+  for (const h of history) assert.ok(Number.isFinite(Number(h.val_loss)) && Number(h.samples_per_sec) > 0 && Number(h.val_carrier_cents) >= 0);
   const metrics = readCsv(path.join(model, 'test-metrics.csv'));
   assert.equal(metrics.filter((m) => m.scope === 'parameter').length, 15);
   // The pooled MAE is the mean of the per-parameter MAEs (the paper's Table 5 pools all 15).
@@ -165,8 +166,16 @@ test('eval-nsynth --ddx7 puts the DDX7 resynthesis beside the CNN and the baseli
   const train = runCli('train-ddx7', ['--data', fixture, '--families', 'flute', '--patch', 'flute', '--steps', '2', '--out', d7, '--quiet']);
   assert.equal(train.status, 0, train.stderr);
   const out = path.join(tmp, 'report-ddx7');
-  const r = runCli('eval-nsynth', ['--nsynth', fixture, '--families', 'flute', '--model', model, '--ddx7', d7, '--out', out, '--quiet']);
+  const r = runCli('eval-nsynth', ['--nsynth', fixture, '--families', 'flute', '--model', model, '--ddx7', d7, '--out', out, '--write-audio', '--quiet']);
   assert.equal(r.status, 0, r.stderr);
+  // --write-audio keeps both resyntheses of every note: 4 s mono 16 kHz, not silent.
+  for (const n of readCsv(path.join(out, 'notes.csv'))) {
+    for (const system of ['cnn', 'ddx7']) {
+      const wav = decodeWav(readFileSync(path.join(out, 'audio', `${n.note_str}.${system}.wav`)), { sampleRate: 16000, mono: true, frames: 64000 });
+      assert.equal(wav.samples.length, 64000, `${n.note_str}.${system}.wav`);
+      assert.ok(wav.samples.some((v) => Math.abs(v) > 1e-3), `${n.note_str}.${system}.wav is silent`);
+    }
+  }
   assert.match(r.stdout, /DDX7 improvement over sine-440 log-mel -?[\d.]+ %/);
   const notes = readCsv(path.join(out, 'notes.csv'));
   assert.equal(notes.length, 4);

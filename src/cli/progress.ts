@@ -28,11 +28,13 @@ export interface ProgressOptions {
   readonly logEverySec?: number;
 }
 
-function formatEta(sec: number): string {
+/** "42s", "2m05s", "1h07m": whole seconds, rounded once so that 119.6 s reads 2m00s, never 1m60s. */
+export function formatEta(sec: number): string {
   if (!Number.isFinite(sec) || sec < 0) return '?';
-  if (sec < 60) return `${Math.round(sec)}s`;
-  const m = Math.floor(sec / 60);
-  return m < 60 ? `${m}m${String(Math.round(sec % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  const s = Math.round(sec);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
 /** Creates a progress reporter suited to where the output goes. */

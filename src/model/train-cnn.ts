@@ -57,6 +57,8 @@ export interface EpochRecord {
   readonly val_loss: number;
   readonly val_mse: number;
   readonly val_mae: number;
+  /** Median |carrier error| on the validation split, cents (absent in histories from before it existed). */
+  readonly val_carrier_cents?: number;
   readonly seconds: number;
   readonly samples_per_sec: number;
 }
@@ -136,8 +138,13 @@ function writeJson(file: string, value: unknown): void {
 }
 
 function historyCsv(history: readonly EpochRecord[]): string {
-  const cols = ['epoch', 'loss', 'mse', 'mae', 'val_loss', 'val_mse', 'val_mae', 'seconds', 'samples_per_sec'] as const;
-  return `${cols.join(',')}\n${history.map((h) => cols.map((c) => (c === 'epoch' ? String(h[c]) : h[c].toPrecision(6))).join(',')).join('\n')}\n`;
+  const cols = ['epoch', 'loss', 'mse', 'mae', 'val_loss', 'val_mse', 'val_mae', 'val_carrier_cents', 'seconds', 'samples_per_sec'] as const;
+  const cell = (h: EpochRecord, c: (typeof cols)[number]): string => {
+    const v = h[c];
+    if (c === 'epoch') return String(v);
+    return v === undefined ? '' : v.toPrecision(6);
+  };
+  return `${cols.join(',')}\n${history.map((h) => cols.map((c) => cell(h, c)).join(',')).join('\n')}\n`;
 }
 
 function compile(model: tf.LayersModel, config: TrainCnnConfig): tf.Optimizer {
@@ -146,24 +153,32 @@ function compile(model: tf.LayersModel, config: TrainCnnConfig): tf.Optimizer {
   return optimizer;
 }
 
-/** Mean loss/mse/mae over a split, in batches (inference mode: no dropout). */
-async function evaluateRows(model: tf.LayersModel, index: DatasetIndex, rows: readonly number[], norm: TargetNormalization, batchSize: number): Promise<{ loss: number; mse: number; mae: number }> {
-  let loss = 0;
-  let mse = 0;
-  let mae = 0;
+/**
+ * Mean MSE/MAE over a split (z-scored units, inference mode: no dropout, no L2 term, as tfjs's
+ * `evaluate` reports it) and the median carrier error in cents, which says whether the pitch is
+ * being learnt long before the pooled loss does.
+ */
+async function evaluateRows(model: tf.LayersModel, index: DatasetIndex, rows: readonly number[], norm: TargetNormalization, batchSize: number): Promise<{ mse: number; mae: number; carrierCents: number }> {
+  let se = 0;
+  let ae = 0;
+  const cents: number[] = [];
   for (const batch of batchesOf(rows, batchSize)) {
     const { x, y } = await loadBatch(index, batch, norm);
-    const res = tf.tidy(() => {
-      const xt = tf.tensor3d(x, [batch.length, index.samplesPerNote, 1]);
-      const yt = tf.tensor2d(y, [batch.length, PARAM_COUNT]);
-      const out = model.evaluate(xt, yt, { batchSize: batch.length }) as tf.Scalar[];
-      return out.map((t) => t.dataSync()[0]);
-    });
-    loss += res[0] * batch.length;
-    mse += res[1] * batch.length;
-    mae += res[2] * batch.length;
+    const z = tf.tidy(() => (model.predict(tf.tensor3d(x, [batch.length, index.samplesPerNote, 1])) as tf.Tensor).dataSync());
+    for (let i = 0; i < z.length; i++) {
+      const d = z[i] - y[i];
+      se += d * d;
+      ae += Math.abs(d);
+    }
+    batch.forEach((r, b) => cents.push(carrierCentsError(denormalizeTargets(norm, z, b * PARAM_COUNT)[0], paramsOf(index, r)[0])));
   }
-  return { loss: loss / rows.length, mse: mse / rows.length, mae: mae / rows.length };
+  const n = rows.length * PARAM_COUNT;
+  return { mse: se / n, mae: ae / n, carrierCents: quantile(cents.sort((a, b) => a - b), 0.5) };
+}
+
+/** |1200·log2(predicted / true)|, cents; predictions at or below 0 Hz count as 1 mHz. */
+function carrierCentsError(predictedHz: number, trueHz: number): number {
+  return Math.abs(1200 * Math.log2(Math.max(predictedHz, 1e-3) / trueHz));
 }
 
 /** Summary of a training run. */
@@ -279,19 +294,20 @@ export async function trainCnn(index: DatasetIndex, outDir: string, config: Trai
       loss: sumLoss / seen,
       mse: sumMse / seen,
       mae: sumMae / seen,
-      val_loss: val.loss,
+      val_loss: val.mse,
       val_mse: val.mse,
       val_mae: val.mae,
+      val_carrier_cents: val.carrierCents,
       seconds: (performance.now() - te) / 1000,
       samples_per_sec: seen / trainSec,
     };
-    const best = val.loss < state.bestValLoss;
+    const best = val.mse < state.bestValLoss;
     const history = [...state.history, record];
     let bestEpoch = state.bestEpoch;
     let bestValLoss = state.bestValLoss;
     if (best) {
       bestEpoch = epoch;
-      bestValLoss = val.loss;
+      bestValLoss = val.mse;
       // The best model so far is always in outDir: Ctrl-C or a crash leaves it usable.
       await model.save(fileSaveHandler(outDir));
     }
@@ -362,7 +378,7 @@ export async function evaluateTestSplit(index: DatasetIndex, outDir: string, bat
   });
   const pooledMse = perParam.reduce((s, p) => s + p.mse, 0) / PARAM_COUNT;
   const pooledMae = perParam.reduce((s, p) => s + p.mae, 0) / PARAM_COUNT;
-  const cents = pairs.map((p) => Math.abs(1200 * Math.log2(Math.max(p.predicted[0], 1e-3) / p.truth[0]))).sort((a, b) => a - b);
+  const cents = pairs.map((p) => carrierCentsError(p.predicted[0], p.truth[0])).sort((a, b) => a - b);
   const metrics: TestMetrics = {
     pooled: { rmse: Math.sqrt(pooledMse), mse: pooledMse, mae: pooledMae },
     perParam,

@@ -93,13 +93,19 @@ export interface Ddx7Corpus {
 export interface CorpusOptions {
   /** Excerpt length, s (a whole number of 4 ms frames). */
   readonly excerptSec: number;
+  /**
+   * Start-to-start distance of excerpts, s (a whole number of 4 ms frames); default `excerptSec`
+   * (non-overlapping). Shorter hops give overlapping excerpts: more of them from a small corpus,
+   * and excerpts that span a note's release.
+   */
+  readonly hopSec?: number;
   /** NSynth layouts: families to keep. */
   readonly families?: readonly string[];
   /** NSynth layouts: one instrument_str (e.g. `flute_acoustic_002`). */
   readonly instrument?: string;
   /** At most this many files / notes. */
   readonly limit?: number;
-  /** Excerpts whose mean loudness is below this are skipped as silent, dB. */
+  /** Excerpts in which no frame's loudness reaches this are skipped as silent, dB. */
   readonly silenceDb: number;
   /** Excerpts whose mean f0 confidence is below this are skipped as unpitched (facts: 0.85). */
   readonly minConfidence: number;
@@ -109,23 +115,37 @@ export interface CorpusOptions {
 /** A problem with the corpus or a checkpoint the user must fix: the CLI prints it as one line. */
 export class Ddx7TrainError extends Error {}
 
+function max(a: Float32Array, from: number, to: number): number {
+  let m = -Infinity;
+  for (let i = from; i < to; i++) if (a[i] > m) m = a[i];
+  return m;
+}
+
 function mean(a: Float32Array, from: number, to: number): number {
   let s = 0;
   for (let i = from; i < to; i++) s += a[i];
   return s / Math.max(1, to - from);
 }
 
-function cutExcerpts(name: string, audio: Float32Array, f0Hz: Float32Array, confidence: Float32Array, loud: Float32Array, opts: CorpusOptions, out: Ddx7Corpus): void {
+/**
+ * Cuts one file or note into excerpts. `confidence` null: the pitch is known (NSynth metadata), so
+ * no excerpt is unpitched; only silent ones are skipped. That keeps a note's release and the
+ * silence after it, which the decoder must learn to render (the evaluation renders whole notes).
+ */
+function cutExcerpts(name: string, audio: Float32Array, f0Hz: Float32Array, confidence: Float32Array | null, loud: Float32Array, opts: CorpusOptions, out: Ddx7Corpus): void {
   const frames = Math.round(opts.excerptSec * DDX7_FRAME_RATE);
+  const hop = Math.round((opts.hopSec ?? opts.excerptSec) * DDX7_FRAME_RATE);
   const have = Math.min(f0Hz.length, loud.length, Math.floor(audio.length / DDX7_HOP));
   if (have < frames) {
     out.skipped.push({ source: name, reason: `shorter than one ${opts.excerptSec} s excerpt` });
     return;
   }
-  for (let k = 0; k + frames <= have; k += frames) {
+  for (let k = 0; k + frames <= have; k += hop) {
     const source = `${name}@${(k / DDX7_FRAME_RATE).toFixed(2)}s`;
-    if (mean(loud, k, k + frames) < opts.silenceDb) out.skipped.push({ source, reason: 'silent' });
-    else if (mean(confidence, k, k + frames) < opts.minConfidence) out.skipped.push({ source, reason: 'unpitched' });
+    // Silent only when no frame reaches the threshold: an excerpt across a note's end (half sound,
+    // half silence) is exactly what teaches the decoder to stop.
+    if (max(loud, k, k + frames) < opts.silenceDb) out.skipped.push({ source, reason: 'silent' });
+    else if (confidence !== null && mean(confidence, k, k + frames) < opts.minConfidence) out.skipped.push({ source, reason: 'unpitched' });
     else {
       out.excerpts.push({
         source,
@@ -139,14 +159,18 @@ function cutExcerpts(name: string, audio: Float32Array, f0Hz: Float32Array, conf
 
 /**
  * Reads a corpus: an NSynth jsonwav folder (examples.json + audio/) or a folder of 16 kHz mono
- * WAVs, cut into non-overlapping excerpts. Unreadable files, silent and unpitched excerpts are
- * counted skips.
+ * WAVs, cut into excerpts (every `hopSec`). Unreadable files, silent excerpts and (for WAVs,
+ * whose f0 is tracked) unpitched excerpts are counted skips.
  *
  * @throws Ddx7TrainError when the folder is unusable or yields no excerpt.
  */
 export async function loadDdx7Corpus(dir: string, opts: CorpusOptions): Promise<Ddx7Corpus> {
   const frames = opts.excerptSec * DDX7_FRAME_RATE;
   if (!(Number.isInteger(Math.round(frames * 1e6) / 1e6) && frames >= 1)) throw new Ddx7TrainError(`--excerpt-sec must be a positive multiple of 4 ms, got ${opts.excerptSec}`);
+  if (opts.hopSec !== undefined) {
+    const hop = opts.hopSec * DDX7_FRAME_RATE;
+    if (!(Number.isInteger(Math.round(hop * 1e6) / 1e6) && hop >= 1)) throw new Ddx7TrainError(`--hop-sec must be a positive multiple of 4 ms, got ${opts.hopSec}`);
+  }
   if (!existsSync(dir)) throw new Ddx7TrainError(`${dir}: no such folder`);
   const corpus: { excerpts: Ddx7Excerpt[]; skipped: Ddx7Skip[]; files: number } = { excerpts: [], skipped: [], files: 0 };
   if (existsSync(path.join(dir, 'examples.json'))) {
@@ -166,13 +190,10 @@ export async function loadDdx7Corpus(dir: string, opts: CorpusOptions): Promise<
       if (opts.instrument !== undefined && meta.instrument_str !== opts.instrument) continue;
       corpus.files++;
       const loud = opts.features.loudnessDb(audio, DDX7_SAMPLE_RATE);
-      let f0: Float32Array;
-      let conf: Float32Array;
-      // NSynth notes are steady at their metadata pitch (the issue: use it when given); the
-      // tracker's confidence still marks unpitched or silent stretches, which are not trained on.
-      f0 = new Float32Array(loud.length).fill(440 * Math.pow(2, (meta.pitch - 69) / 12));
-      conf = opts.features.estimateF0 ? opts.features.estimateF0(audio, DDX7_SAMPLE_RATE).confidence : new Float32Array(loud.length).fill(1);
-      cutExcerpts(meta.note_str, audio, f0, conf, loud, opts, corpus);
+      // NSynth notes are steady at their metadata pitch (the issue: use it when given), so every
+      // non-silent excerpt is pitched, the release included.
+      const f0 = new Float32Array(loud.length).fill(440 * Math.pow(2, (meta.pitch - 69) / 12));
+      cutExcerpts(meta.note_str, audio, f0, null, loud, opts, corpus);
     }
   } else {
     const wavs = readdirSync(dir).filter((f) => f.toLowerCase().endsWith('.wav')).sort();
@@ -188,7 +209,7 @@ export async function loadDdx7Corpus(dir: string, opts: CorpusOptions): Promise<
         continue;
       }
       const loud = opts.features.loudnessDb(audio, DDX7_SAMPLE_RATE);
-      if (mean(loud, 0, loud.length) < opts.silenceDb) {
+      if (max(loud, 0, loud.length) < opts.silenceDb) {
         corpus.skipped.push({ source: f, reason: 'silent' });
         continue;
       }
@@ -226,6 +247,8 @@ export interface TrainDdx7Config {
   readonly seed: number;
   /** Excerpt length, s. */
   readonly excerptSec: number;
+  /** Start-to-start distance of the corpus's excerpts, s (absent in runs from before the option: = excerptSec). */
+  readonly hopSec?: number;
 }
 
 /** Adam whose learning rate can follow a schedule (tfjs keeps it in a protected field). */
@@ -307,7 +330,7 @@ function writeJson(file: string, value: unknown): void {
 
 /** Options a resume must keep: all but the step budget and the checkpoint interval. */
 function sameConfig(a: TrainDdx7Config, b: TrainDdx7Config): boolean {
-  const key = (c: TrainDdx7Config): string => JSON.stringify({ ...c, steps: 0, checkpointEvery: 0 });
+  const key = (c: TrainDdx7Config): string => JSON.stringify({ ...c, steps: 0, checkpointEvery: 0, hopSec: c.hopSec ?? c.excerptSec });
   return key(a) === key(b);
 }
 
