@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { availableBackends, describeBackend, initBackend, type BackendInfo, type BackendName, BACKEND_NAMES } from '../src/model/backend.ts';
 import { buildPaperCnn } from '../src/model/cnn.ts';
+import { measureWasmPeak, paperCnnFlopsPerSample, type WasmPeak } from './roofline.ts';
 
 /** Options of {@link benchTrainBackend}. */
 export interface BenchTrainBackendOptions {
@@ -77,6 +78,17 @@ export interface BenchTrainBackendResult {
   readonly config: { readonly batchSize: number; readonly inputLength: number; readonly steps: number; readonly warmup: number; readonly optimizer: 'adamax'; readonly loss: 'meanSquaredError' };
   readonly reference: { readonly pytorchCpuTrainSamplesPerSec: 51; readonly pytorchCpuInferSamplesPerSec: 240; readonly wasmTargetTrain: 40; readonly wasmTargetInfer: 200 };
   readonly results: readonly BackendFigures[];
+  /**
+   * What the arithmetic allows: flops per sample (from the layer shapes), this machine's measured
+   * WebAssembly SIMD peak, the throughput the measured steps achieve, and the samples/s that the
+   * peak would give if every operation ran at it (a ceiling no kernel can pass).
+   */
+  readonly roofline: {
+    readonly trainGflopPerSample: number;
+    readonly inferGflopPerSample: number;
+    readonly wasmPeak: readonly WasmPeak[];
+    readonly perBackend: ReadonlyArray<{ readonly backend: string; readonly trainGflops: number; readonly inferGflops: number; readonly trainCeilingSamplesPerSec?: number; readonly inferCeilingSamplesPerSec?: number }>;
+  };
   /** Backends present but not measured, with why. */
   readonly skipped: ReadonlyArray<{ readonly backend: BackendName; readonly reason: string }>;
 }
@@ -187,6 +199,28 @@ export async function benchTrainBackend(options: BenchTrainBackendOptions = {}):
     log(`  ${name}: train ${figures.trainSamplesPerSec.toFixed(1)} samples/s, infer ${figures.inferSamplesPerSec.toFixed(1)} samples/s`);
     results.push(figures);
   }
+  const flops = paperCnnFlopsPerSample(o.inputLength);
+  const cores = os.cpus().length;
+  const wasmPeak: WasmPeak[] = [];
+  if (results.some((r) => r.backend.name === 'wasm')) {
+    for (const t of [...new Set([1, cores])]) {
+      const p = await measureWasmPeak(t);
+      log(`wasm SIMD peak, ${t} thread(s): ${p.gflops.toFixed(1)} GFLOP/s`);
+      wasmPeak.push(p);
+    }
+  }
+  const perBackend = results.map((r) => {
+    const peak = r.backend.name === 'wasm' ? wasmPeak.find((p) => p.threads === r.backend.threads) ?? wasmPeak[wasmPeak.length - 1] : undefined;
+    return {
+      backend: describeBackend(r.backend),
+      trainGflops: (r.trainSamplesPerSec * flops.training) / 1e9,
+      inferGflops: (r.inferSamplesPerSec * flops.inference) / 1e9,
+      ...(peak ? { trainCeilingSamplesPerSec: (peak.gflops * 1e9) / flops.training, inferCeilingSamplesPerSec: (peak.gflops * 1e9) / flops.inference } : {}),
+    };
+  });
+  for (const b of perBackend) {
+    log(`  ${b.backend}: ${b.trainGflops.toFixed(1)} GFLOP/s training, ${b.inferGflops.toFixed(1)} inference${b.trainCeilingSamplesPerSec ? `; at the SIMD peak every operation would give ${b.trainCeilingSamplesPerSec.toFixed(1)} training / ${b.inferCeilingSamplesPerSec?.toFixed(0)} inference samples/s` : ''}`);
+  }
   const result: BenchTrainBackendResult = {
     benchmark: 'train-backend',
     date: new Date().toISOString(),
@@ -194,6 +228,7 @@ export async function benchTrainBackend(options: BenchTrainBackendOptions = {}):
     config: { batchSize: o.batchSize, inputLength: o.inputLength, steps: o.steps, warmup: o.warmup, optimizer: 'adamax', loss: 'meanSquaredError' },
     reference: { pytorchCpuTrainSamplesPerSec: 51, pytorchCpuInferSamplesPerSec: 240, wasmTargetTrain: 40, wasmTargetInfer: 200 },
     results,
+    roofline: { trainGflopPerSample: flops.training / 1e9, inferGflopPerSample: flops.inference / 1e9, wasmPeak, perBackend },
     skipped,
   };
   const outFile = options.outFile === undefined ? DEFAULT_OUT : options.outFile;
