@@ -46,7 +46,8 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       workers: { type: 'number', default: defaultWorkerCount(), describe: 'worker threads for rendering and distances' },
       backend: { type: 'string', default: 'auto', choices: [...BACKEND_CHOICES], describe: 'tfjs backend for the CNN' },
       threads: { type: 'number', default: 1, describe: 'wasm threads for the CNN (1: the worker threads use the other cores; idle XNNPACK threads spin and would steal them)' },
-      'write-audio': { type: 'boolean', default: false, describe: 'also write every resynthesized note to <out>/audio/<note_str>.cnn.wav (and .ddx7.wav with --ddx7)' },
+      'pitch-carrier': { type: 'boolean', default: false, describe: "also render the CNN's patch with its carrier at the note's metadata pitch (system cnn_pitch, ours): how much of the CNN's distance is pitch" },
+      'write-audio': { type: 'boolean', default: false, describe: 'also write every resynthesized note to <out>/audio/<note_str>.<system>.wav (cnn; cnn_pitch, ddx7 when asked for)' },
       quiet: { type: 'boolean', default: false, describe: 'no progress output' },
     }),
   );
@@ -96,6 +97,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       filters,
       cnn,
       workers: args.workers,
+      pitchCarrier: args['pitch-carrier'],
       renderers: ddx7 ? { ddx7: (a, pitch) => renderNoteDdx7(ddx7, a, pitch) } : {},
       signal: interrupt.signal,
       onProgress: (done, total) => {
@@ -145,7 +147,10 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       const dir = path.join(outDir, 'audio');
       mkdirSync(dir, { recursive: true });
       for (const r of out.results) {
-        if (r.snapped.cnn) writeFileAtomic(path.join(dir, `${r.meta.note_str}.cnn.wav`), encodeWavPcm16(renderSnapped(cnn.synth, r.snapped.cnn), cnn.synth.sampleRate, cnn.synth.outputGain));
+        for (const system of ['cnn', 'cnn_pitch'] as const) {
+          const snapped = r.snapped[system];
+          if (snapped) writeFileAtomic(path.join(dir, `${r.meta.note_str}.${system}.wav`), encodeWavPcm16(renderSnapped(cnn.synth, snapped), cnn.synth.sampleRate, cnn.synth.outputGain));
+        }
       }
       if (ddx7) {
         // DDX7 needs each original again (its loudness drives the decoder): stream them, one at a time.
@@ -169,6 +174,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       `eval-nsynth: ${out.results.length} notes evaluated, ${out.skipped.length} skipped, in ${out.seconds.toFixed(1)} s; ` +
         `CNN improvement over sine-440 FFT ${pct('sine440', 'fft')}, STFT ${pct('sine440', 'stft')}, log-mel ${pct('sine440', 'logmel')} ` +
         `(paper: 53.34 / 61.95 / 22.00 %); over pitched sine FFT ${pct('pitched', 'fft')}, STFT ${pct('pitched', 'stft')}, log-mel ${pct('pitched', 'logmel')} ` +
+        `${args['pitch-carrier'] ? `; CNN patch at the note's pitch: over sine-440 log-mel ${pctOf('cnn_pitch', 'sine440', 'logmel')}, over pitched sine FFT ${pctOf('cnn_pitch', 'pitched', 'fft')}, STFT ${pctOf('cnn_pitch', 'pitched', 'stft')}, log-mel ${pctOf('cnn_pitch', 'pitched', 'logmel')}` : ''}` +
         `${ddx7 ? `; DDX7 improvement over sine-440 log-mel ${pctOf('ddx7', 'sine440', 'logmel')}, over pitched sine log-mel ${pctOf('ddx7', 'pitched', 'logmel')}` : ''} ` +
         `→ ${path.relative(process.cwd(), written.html[0])}\n`,
     );

@@ -166,11 +166,11 @@ test('eval-nsynth --ddx7 puts the DDX7 resynthesis beside the CNN and the baseli
   const train = runCli('train-ddx7', ['--data', fixture, '--families', 'flute', '--patch', 'flute', '--steps', '2', '--out', d7, '--quiet']);
   assert.equal(train.status, 0, train.stderr);
   const out = path.join(tmp, 'report-ddx7');
-  const r = runCli('eval-nsynth', ['--nsynth', fixture, '--families', 'flute', '--model', model, '--ddx7', d7, '--out', out, '--write-audio', '--quiet']);
+  const r = runCli('eval-nsynth', ['--nsynth', fixture, '--families', 'flute', '--model', model, '--ddx7', d7, '--out', out, '--write-audio', '--pitch-carrier', '--quiet']);
   assert.equal(r.status, 0, r.stderr);
-  // --write-audio keeps both resyntheses of every note: 4 s mono 16 kHz, not silent.
+  // --write-audio keeps every resynthesis of every note: 4 s mono 16 kHz, not silent.
   for (const n of readCsv(path.join(out, 'notes.csv'))) {
-    for (const system of ['cnn', 'ddx7']) {
+    for (const system of ['cnn', 'cnn_pitch', 'ddx7']) {
       const wav = decodeWav(readFileSync(path.join(out, 'audio', `${n.note_str}.${system}.wav`)), { sampleRate: 16000, mono: true, frames: 64000 });
       assert.equal(wav.samples.length, 64000, `${n.note_str}.${system}.wav`);
       assert.ok(wav.samples.some((v) => Math.abs(v) > 1e-3), `${n.note_str}.${system}.wav is silent`);
@@ -180,7 +180,15 @@ test('eval-nsynth --ddx7 puts the DDX7 resynthesis beside the CNN and the baseli
   const notes = readCsv(path.join(out, 'notes.csv'));
   assert.equal(notes.length, 4);
   for (const n of notes) for (const m of ['fft', 'stft', 'logmel', 'logmel_normalized']) assert.ok(Number(n[`ddx7_${m}`]) > 0, `${n.note_str} ddx7_${m}`);
+  // --pitch-carrier: the CNN's snapped patch with only the carrier moved to the metadata pitch.
+  for (const n of notes) {
+    expectClose(Number(n.cnn_pitch_snap_carrier_hz), Math.min(6000, Math.max(20, 440 * 2 ** ((Number(n.pitch) - 69) / 12))), { rtol: 1e-9 }, `${n.note_str} carrier`);
+    for (const p of ['ratio_1', 'ratio_5', 'beta_3', 'attack_s', 'sustain', 'release_s']) assert.equal(n[`cnn_pitch_snap_${p}`], n[`cnn_snap_${p}`], `${n.note_str} ${p}`);
+    assert.ok(Number(n.cnn_pitch_logmel) > 0);
+  }
+  assert.match(r.stdout, /CNN patch at the note's pitch: over sine-440 log-mel -?[\d.]+ %/);
   const summary = readCsv(path.join(out, 'summary.csv'));
   assert.ok(summary.some((s) => s.group === 'flute' && s.system === 'ddx7'));
+  assert.ok(summary.some((s) => s.group === 'overall' && s.system === 'cnn_pitch'));
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--ddx7', path.join(tmp, 'nope')]), /--ddx7: .*no such folder/);
 });

@@ -10,6 +10,7 @@ import type { NsynthFilters } from '../nsynth/meta.ts';
 import type { Note } from '../nsynth/types.ts';
 import { WorkerPool } from '../parallel/pool.ts';
 import { snapParams } from '../synth/snap.ts';
+import { hzOfMidi } from '../features/pitch.ts';
 import type { NoteEvalResult, NoteEvalTask } from './resynth.ts';
 import type { NoteResult, SkippedNote, SystemName } from './types.ts';
 
@@ -25,6 +26,8 @@ export interface EvaluateOptions {
    * in, audio out), measured beside the CNN.
    */
   readonly renderers?: Partial<Record<SystemName, (audio: Float32Array, pitch: number) => Promise<Float32Array>>>;
+  /** Also render `cnn_pitch`: the CNN's patch with its carrier at the note's metadata pitch. */
+  readonly pitchCarrier?: boolean;
   /** Worker threads for rendering and distances, ≥ 1. */
   readonly workers: number;
   /** Notes per chunk (predicted together, then rendered). */
@@ -75,11 +78,14 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
       rendered.push(r);
     }
     const tasks: { task: NoteEvalTask; transfer: ArrayBuffer[] }[] = [];
-    const pending: { meta: Note['meta']; predicted: number[]; snapped: number[] }[] = [];
+    const pending: { meta: Note['meta']; predicted: Partial<Record<SystemName, number[]>>; snapped: Partial<Record<SystemName, number[]>> }[] = [];
     notes.forEach((note, i) => {
-      let snapped: number[];
+      const raw: Partial<Record<SystemName, number[]>> = { cnn: predicted[i] };
+      // The same patch at the pitch NSynth states (clipped to the carrier's range by snapping).
+      if (opts.pitchCarrier) raw.cnn_pitch = [hzOfMidi(note.meta.pitch), ...predicted[i].slice(1)];
+      const snapped: Partial<Record<SystemName, number[]>> = {};
       try {
-        snapped = snapParams(predicted[i]);
+        for (const [system, values] of Object.entries(raw) as [SystemName, number[]][]) snapped[system] = snapParams(values);
       } catch (e) {
         // A model that outputs NaN for a note must not yield a plausible-looking patch.
         skipped.push({ id: note.meta.note_str, reason: `CNN prediction unusable: ${(e as Error).message}` });
@@ -91,8 +97,8 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
       const own = note.audio.byteOffset === 0 && note.audio.byteLength === note.audio.buffer.byteLength ? note.audio : note.audio.slice();
       const extra = rendered[i];
       const transfer = [own.buffer as ArrayBuffer, ...Object.values(extra).map((a) => a.buffer as ArrayBuffer)];
-      tasks.push({ task: { index: pending.length, pitch: note.meta.pitch, audio: own, snapped: { cnn: snapped }, rendered: extra }, transfer });
-      pending.push({ meta: note.meta, predicted: predicted[i], snapped });
+      tasks.push({ task: { index: pending.length, pitch: note.meta.pitch, audio: own, snapped, rendered: extra }, transfer });
+      pending.push({ meta: note.meta, predicted: raw, snapped });
     });
     await inflight;
     inflight = (async () => {
@@ -106,7 +112,7 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
       pending.forEach((p, index) => {
         const r = byIndex.get(index);
         if (!r) throw new Error(`internal: no result for note ${p.meta.note_str}`);
-        results.push({ meta: p.meta, predicted: { cnn: p.predicted }, snapped: { cnn: p.snapped }, distances: r.distances });
+        results.push({ meta: p.meta, predicted: p.predicted, snapped: p.snapped, distances: r.distances });
       });
     })();
     // Keep an unhandled rejection from surfacing before the next await picks it up.
@@ -133,7 +139,7 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
   } finally {
     await pool.close();
   }
-  return { results, skipped, systems: ['cnn', ...(Object.keys(opts.renderers ?? {}) as SystemName[]), 'sine440', 'pitched'], total: reader.count, form: reader.form, interrupted, seconds: (performance.now() - t0) / 1000 };
+  return { results, skipped, systems: ['cnn', ...(opts.pitchCarrier ? (['cnn_pitch'] as SystemName[]) : []), ...(Object.keys(opts.renderers ?? {}) as SystemName[]), 'sine440', 'pitched'], total: reader.count, form: reader.form, interrupted, seconds: (performance.now() - t0) / 1000 };
 }
 
 /**

@@ -23,9 +23,11 @@ export type Metric = (typeof METRICS)[number];
 
 /**
  * Systems compared per note. `cnn` (the paper's CNN resynthesis) and `ddx7` are resynthesis
- * paths; `sine440` and `pitched` are the baselines (spec §6).
+ * paths; `cnn_pitch` (ours, on request) is the CNN's patch with its carrier set to the note's
+ * metadata pitch, which separates what the CNN gets wrong about pitch from the rest of the
+ * patch; `sine440` and `pitched` are the baselines (spec §6).
  */
-export type SystemName = 'cnn' | 'ddx7' | 'sine440' | 'pitched';
+export type SystemName = 'cnn' | 'cnn_pitch' | 'ddx7' | 'sine440' | 'pitched';
 
 /** Baselines, against which improvements are computed. */
 export const BASELINES: readonly SystemName[] = ['sine440', 'pitched'];

@@ -50,7 +50,7 @@ function onModelGrid(x: Float32Array, samples: number): Float32Array {
  */
 export async function resolveDdx7Features(): Promise<Ddx7Features> {
   return {
-    describe: { f0: 'YIN (src/features/pitch.ts); NSynth notes: metadata pitch, YIN confidence', loudness: 'A-weighted loudness, DDX7 definition (src/features/loudness.ts)' },
+    describe: { f0: 'YIN with confidence (src/features/pitch.ts); NSynth notes: their metadata pitch', loudness: 'A-weighted loudness, DDX7 definition (src/features/loudness.ts)' },
     estimateF0: (audio, sampleRate) => {
       if (sampleRate !== DDX7_SAMPLE_RATE) throw new Error(`f0: expected ${DDX7_SAMPLE_RATE} Hz, got ${sampleRate}`);
       const t = trackPitch(audio);
