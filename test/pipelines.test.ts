@@ -48,6 +48,7 @@ test('train-cnn trains, checkpoints, resumes with more epochs, and writes its re
   const html = readFileSync(path.join(model, 'report.html'), 'utf8');
   assert.match(html, /<svg/);
   assert.equal((html.match(/<figure>/g) ?? []).length, 15, 'one scatter per parameter');
+  assert.match(html, /Validation carrier error per epoch/);
 });
 
 test('train-cnn: Ctrl-C keeps the best model and the checkpoint; --resume finishes; --log-targets regresses in log space', async () => {

@@ -57,7 +57,8 @@ function readHistory(outDir: string): Record<string, number[]> {
   const lines = readFileSync(path.join(outDir, 'history.csv'), 'utf8').trim().split('\n');
   const head = lines[0].split(',');
   const cols: Record<string, number[]> = Object.fromEntries(head.map((h) => [h, [] as number[]]));
-  for (const l of lines.slice(1)) l.split(',').forEach((v, i) => cols[head[i]].push(Number(v)));
+  // An empty cell (a column added after those epochs were trained) is missing, not zero.
+  for (const l of lines.slice(1)) l.split(',').forEach((v, i) => cols[head[i]].push(v === '' ? NaN : Number(v)));
   return cols;
 }
 
@@ -73,6 +74,8 @@ export function writeTrainingReport(outDir: string, metrics: TestMetrics): strin
     { name: 'train', color: '#1f77b4', points: xy('mae') },
     { name: 'validation', color: '#ff7f0e', points: xy('val_mae') },
   ]);
+  const centsPoints = h.val_carrier_cents ? xy('val_carrier_cents').filter(([, c]) => Number.isFinite(c)) : [];
+  const cents = centsPoints.length > 0 ? lineChart('Validation carrier error per epoch', 'epoch', 'median |error|, cents', [{ name: 'validation', color: '#ff7f0e', points: centsPoints }]) : '';
   const rows = metrics.perParam
     .map((p) => `<tr><th scope="row">${esc(p.name)}</th><td>${esc(p.unit)}</td><td>${p.mae.toPrecision(4)}</td><td>${p.rmse.toPrecision(4)}</td><td>${p.mse.toPrecision(4)}</td></tr>`)
     .join('');
@@ -88,7 +91,7 @@ export function writeTrainingReport(outDir: string, metrics: TestMetrics): strin
 Pooled over the 15 parameters in original units (the paper's Table 5 reports MAE 7.6973, RMSE 38.5391):
 <strong>MAE ${metrics.pooled.mae.toPrecision(5)}</strong>, RMSE ${metrics.pooled.rmse.toPrecision(5)}, MSE ${metrics.pooled.mse.toPrecision(5)}.
 Carrier error: median ${metrics.carrierCents.median.toFixed(1)} cents, 90th percentile ${metrics.carrierCents.p90.toFixed(1)} cents.</p>
-<h2>Learning curves</h2><div class="grid">${loss}${mae}</div>
+<h2>Learning curves</h2><div class="grid">${loss}${mae}${cents}</div>
 <h2>Test errors per parameter</h2>
 <table><caption>Errors on the test split, original units</caption><thead><tr><th scope="col">parameter</th><th scope="col">unit</th><th scope="col">MAE</th><th scope="col">RMSE</th><th scope="col">MSE</th></tr></thead><tbody>${rows}</tbody></table>
 <h2>Predicted vs true (test split)</h2><div class="grid">${scatters}</div>
