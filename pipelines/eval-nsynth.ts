@@ -10,7 +10,7 @@ import { onInterrupt, parseArgs } from '../src/cli/args.ts';
 import { createProgress, type Progress } from '../src/cli/progress.ts';
 import { EXIT_INTERRUPTED, runCommand, UserError } from '../src/cli/run.ts';
 import { encodeWavPcm16 } from '../src/dsp/wav.ts';
-import { aggregate } from '../src/eval/aggregate.ts';
+import { aggregate, medianCarrierCentsFromPitch } from '../src/eval/aggregate.ts';
 import { pitchedSineBaseline, sine440Baseline } from '../src/eval/baselines.ts';
 import { collectAudio, evaluateNsynth } from '../src/eval/evaluate.ts';
 import { renderSnapped } from '../src/eval/resynth.ts';
@@ -137,6 +137,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
           ['model', path.relative(process.cwd(), modelDir)],
           ...(ddx7 ? ([['DDX7 model', `${path.relative(process.cwd(), path.resolve(args.ddx7 as string))} (patch ${ddx7.file.config.patch})`]] as [string, string][]) : []),
           ['synth', `${cnn.synth.algorithm}, ${cnn.synth.sampleRate} Hz`],
+          ['CNN carrier vs the notes’ pitch', `median |error| ${medianCarrierCentsFromPitch(out.results, 'cnn').toFixed(0)} cents (notes.csv: cnn_carrier_cents_from_pitch)`],
           ['notes', `${path.relative(process.cwd(), nsynthPath)} (${out.form}); ${out.results.length} evaluated, ${out.skipped.length} skipped${out.interrupted ? ', interrupted' : ''}`],
           ['backend', describeBackend(backend)],
           ['date', new Date().toISOString()],
@@ -172,6 +173,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     const pct = (base: SystemName, m: 'fft' | 'stft' | 'logmel'): string => pctOf('cnn', base, m);
     process.stdout.write(
       `eval-nsynth: ${out.results.length} notes evaluated, ${out.skipped.length} skipped, in ${out.seconds.toFixed(1)} s; ` +
+        `CNN carrier vs the notes' pitch: median |error| ${medianCarrierCentsFromPitch(out.results, 'cnn').toFixed(0)} cents; ` +
         `CNN improvement over sine-440 FFT ${pct('sine440', 'fft')}, STFT ${pct('sine440', 'stft')}, log-mel ${pct('sine440', 'logmel')} ` +
         `(paper: 53.34 / 61.95 / 22.00 %); over pitched sine FFT ${pct('pitched', 'fft')}, STFT ${pct('pitched', 'stft')}, log-mel ${pct('pitched', 'logmel')} ` +
         `${args['pitch-carrier'] ? `; CNN patch at the note's pitch: over sine-440 log-mel ${pctOf('cnn_pitch', 'sine440', 'logmel')}, over pitched sine FFT ${pctOf('cnn_pitch', 'pitched', 'fft')}, STFT ${pctOf('cnn_pitch', 'pitched', 'stft')}, log-mel ${pctOf('cnn_pitch', 'pitched', 'logmel')}` : ''}` +

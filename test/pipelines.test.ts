@@ -183,11 +183,15 @@ test('eval-nsynth --ddx7 puts the DDX7 resynthesis beside the CNN and the baseli
   for (const n of notes) for (const m of ['fft', 'stft', 'logmel', 'logmel_normalized']) assert.ok(Number(n[`ddx7_${m}`]) > 0, `${n.note_str} ddx7_${m}`);
   // --pitch-carrier: the CNN's snapped patch with only the carrier moved to the metadata pitch.
   for (const n of notes) {
-    expectClose(Number(n.cnn_pitch_snap_carrier_hz), Math.min(6000, Math.max(20, 440 * 2 ** ((Number(n.pitch) - 69) / 12))), { rtol: 1e-9 }, `${n.note_str} carrier`);
+    const pitchHz = 440 * 2 ** ((Number(n.pitch) - 69) / 12);
+    expectClose(Number(n.cnn_pitch_snap_carrier_hz), Math.min(6000, Math.max(20, pitchHz)), { rtol: 1e-9 }, `${n.note_str} carrier`);
+    expectClose(Number(n.cnn_carrier_cents_from_pitch), 1200 * Math.log2(Number(n.cnn_snap_carrier_hz) / pitchHz), { atol: 1e-6 }, `${n.note_str} cents`);
+    expectClose(Number(n.cnn_pitch_carrier_cents_from_pitch), 0, { atol: 1e-6 }, `${n.note_str} cnn_pitch cents`);
     for (const p of ['ratio_1', 'ratio_5', 'beta_3', 'attack_s', 'sustain', 'release_s']) assert.equal(n[`cnn_pitch_snap_${p}`], n[`cnn_snap_${p}`], `${n.note_str} ${p}`);
     assert.ok(Number(n.cnn_pitch_logmel) > 0);
   }
   assert.match(r.stdout, /CNN patch at the note's pitch: over sine-440 log-mel -?[\d.]+ %/);
+  assert.match(r.stdout, /CNN carrier vs the notes' pitch: median \|error\| \d+ cents/);
   const summary = readCsv(path.join(out, 'summary.csv'));
   assert.ok(summary.some((s) => s.group === 'flute' && s.system === 'ddx7'));
   assert.ok(summary.some((s) => s.group === 'overall' && s.system === 'cnn_pitch'));

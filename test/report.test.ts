@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { crc32, inflateSync } from 'node:zlib';
-import { aggregate, metricStats, OVERALL_GROUP } from '../src/eval/aggregate.ts';
+import { aggregate, carrierCentsFromPitch, medianCarrierCentsFromPitch, metricStats, OVERALL_GROUP } from '../src/eval/aggregate.ts';
 import { improvement } from '../src/eval/baselines.ts';
 import { METRICS, type NoteResult, type SummaryRow } from '../src/eval/types.ts';
 import { buildCsvFiles, notesCsv, skippedCsv, summaryCsv, writeReportFiles } from '../src/report/csv.ts';
@@ -123,6 +123,21 @@ describe('aggregate', () => {
     const bad = [makeResult(makeMeta('flute', 1, 70, 50), { cnn: NaN, sine440: 1 })];
     assert.throws(() => aggregate(bad), /flute_acoustic_001-070-050: cnn fft distance is NaN/);
   });
+
+  it('carrier vs the metadata pitch: signed cents, median of magnitudes, undefined without a patch', () => {
+    const patch = (carrierHz: number): number[] => [carrierHz, ...new Array<number>(14).fill(1)];
+    // A4 = MIDI 69 = 440 Hz: 880 Hz is +1200 cents, 220 Hz −1200; MIDI 60 (261.63 Hz) at 261.6256 Hz ≈ 0.
+    const a = makeResult(makeMeta('flute', 1, 69, 50), { cnn: 1 }, { cnn: patch(880) });
+    const b = makeResult(makeMeta('flute', 2, 69, 50), { cnn: 1 }, { cnn: patch(220) });
+    const c = makeResult(makeMeta('brass', 1, 60, 50), { cnn: 1 }, { cnn: patch(261.6255653005986) });
+    const none = makeResult(makeMeta('brass', 2, 60, 50), { sine440: 1 });
+    expectClose(carrierCentsFromPitch(a, 'cnn')!, 1200, { atol: 1e-9 });
+    expectClose(carrierCentsFromPitch(b, 'cnn')!, -1200, { atol: 1e-9 });
+    expectClose(carrierCentsFromPitch(c, 'cnn')!, 0, { atol: 1e-9 });
+    assert.equal(carrierCentsFromPitch(none, 'cnn'), undefined);
+    expectClose(medianCarrierCentsFromPitch([a, b, c, none], 'cnn'), 1200, { atol: 1e-9 });
+    assert.ok(Number.isNaN(medianCarrierCentsFromPitch([none], 'cnn')));
+  });
 });
 
 describe('CSV reports', () => {
@@ -160,7 +175,8 @@ describe('CSV reports', () => {
 
   it('notes.csv: metadata, distances, predicted and snapped parameters, empty cells for missing values', () => {
     const pred = PARAM_NAMES.map((_, i) => i + 0.5);
-    const snap = PARAM_NAMES.map((_, i) => i);
+    // Carrier one octave above MIDI 60 (261.6256 Hz): +1200 cents from the pitch.
+    const snap = PARAM_NAMES.map((_, i) => (i === 0 ? 2 * 440 * 2 ** (-9 / 12) : i));
     const a: NoteResult = { ...makeResult(makeMeta('guitar', 1, 60, 100), { cnn: 1.25, sine440: 4 }), predicted: { cnn: pred }, snapped: { cnn: snap } };
     const b = makeResult(makeMeta('bass', 2, 40, 75, 'electronic'), { sine440: 10 });
     const text = notesCsv([a, b]);
@@ -170,21 +186,22 @@ describe('CSV reports', () => {
       'note_str', 'instrument_str', 'family', 'source', 'pitch', 'velocity',
       'cnn_fft', 'cnn_stft', 'cnn_logmel', 'cnn_logmel_normalized',
       'sine440_fft', 'sine440_stft', 'sine440_logmel', 'sine440_logmel_normalized',
-      'cnn_pred_carrier_hz', 'cnn_pred_ratio_1',
+      'cnn_carrier_cents_from_pitch', 'cnn_pred_carrier_hz',
     ]);
-    assert.equal(header.length, 6 + 2 * 4 + 2 * 15, 'no pitched or ddx7 columns when absent');
+    assert.equal(header.length, 6 + 2 * 4 + 1 + 2 * 15, 'no pitched or ddx7 columns when absent');
     assert.ok(header.includes('cnn_snap_release_s'));
-    assert.equal(header.indexOf('cnn_snap_carrier_hz'), 6 + 8 + 15);
+    assert.equal(header.indexOf('cnn_snap_carrier_hz'), 6 + 8 + 1 + 15);
     // Sorted by note_str: bass_… before guitar_….
     assert.equal(
       lines[1],
-      ['bass_electronic_002-040-075', 'bass_electronic_002', 'bass', 'electronic', '40', '75', '', '', '', '', '10', '100', '1000', String(1000 / LOGMEL_CELLS), ...Array(30).fill('')].join(','),
+      ['bass_electronic_002-040-075', 'bass_electronic_002', 'bass', 'electronic', '40', '75', '', '', '', '', '10', '100', '1000', String(1000 / LOGMEL_CELLS), ...Array(31).fill('')].join(','),
     );
     assert.equal(
       lines[2],
       ['guitar_acoustic_001-060-100', 'guitar_acoustic_001', 'guitar', 'acoustic', '60', '100', '1.25', '12.5', '125', String(125 / LOGMEL_CELLS),
-        '4', '40', '400', String(400 / LOGMEL_CELLS), ...pred.map(String), ...snap.map(String)].join(','),
+        '4', '40', '400', String(400 / LOGMEL_CELLS), lines[2].split(',')[14], ...pred.map(String), ...snap.map(String)].join(','),
     );
+    expectClose(Number(lines[2].split(',')[14]), 1200, { atol: 1e-9 }, 'cnn_carrier_cents_from_pitch');
     assert.equal(lines.length, 4);
     assert.throws(() => notesCsv([{ ...a, snapped: { cnn: [1, 2] } }]), /cnn snapped parameters have length 2, expected 15/);
   });

@@ -4,7 +4,7 @@
  * improvement over each baseline (spec §6). Pure: no I/O, no clock, input never mutated.
  */
 import { NSYNTH_FAMILIES } from '../nsynth/types.ts';
-import { improvement } from './baselines.ts';
+import { improvement, midiToHz } from './baselines.ts';
 import { BASELINES, METRICS, type Metric, type MetricStats, type NoteResult, type SummaryRow, type SystemName } from './types.ts';
 
 /** The group name of the row over all notes. */
@@ -144,4 +144,25 @@ export function aggregate(results: readonly NoteResult[]): SummaryRow[] {
     rows.push(...summarizeGroup(family, sorted.filter((r) => r.meta.instrument_family_str === family)));
   }
   return rows;
+}
+
+/**
+ * Signed distance of a system's rendered carrier from the note's metadata pitch, cents:
+ * 1200·log2(carrier / pitch Hz). Undefined when the system renders no FM patch (or a carrier
+ * ≤ 0 Hz, which snapping never leaves). The carrier is
+ * not the perceived pitch of every FM patch (sub-carrier ratios move it), but a carrier octaves
+ * away from the note's pitch is the first thing to know about a resynthesis.
+ */
+export function carrierCentsFromPitch(result: NoteResult, system: SystemName): number | undefined {
+  const carrierHz = result.snapped[system]?.[0];
+  if (carrierHz === undefined || !(carrierHz > 0)) return undefined;
+  return 1200 * Math.log2(carrierHz / midiToHz(result.meta.pitch));
+}
+
+/** Median of |carrierCentsFromPitch| over the notes where the system rendered a patch; NaN if none. */
+export function medianCarrierCentsFromPitch(results: readonly NoteResult[], system: SystemName): number {
+  const cents = results.map((r) => carrierCentsFromPitch(r, system)).filter((c): c is number => c !== undefined).map(Math.abs).sort((a, b) => a - b);
+  if (cents.length === 0) return NaN;
+  const m = cents.length >> 1;
+  return cents.length % 2 === 1 ? cents[m] : (cents[m - 1] + cents[m]) / 2;
 }

@@ -10,7 +10,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
-import { aggregate, compareCodeUnits, compareFamilies, SYSTEM_ORDER, sortResults } from '../eval/aggregate.ts';
+import { aggregate, carrierCentsFromPitch, compareCodeUnits, compareFamilies, SYSTEM_ORDER, sortResults } from '../eval/aggregate.ts';
 import { BASELINES, METRICS, type NoteResult, type SkippedNote, type SummaryRow, type SystemName } from '../eval/types.ts';
 import { PARAM_NAMES } from '../synth/params.ts';
 import { csvNumber, familyFileStem } from './format.ts';
@@ -52,6 +52,10 @@ function noteColumns(results: readonly NoteResult[]): NoteColumn[] {
   for (const s of SYSTEM_ORDER) {
     if (!has(s, (r) => r.distances[s])) continue;
     for (const m of METRICS) columns.push({ header: `${s}_${m}`, cell: (r) => csvNumber(r.distances[s]?.[m]) });
+  }
+  // Where each FM patch put its carrier relative to the note's pitch (signed cents).
+  for (const s of SYSTEM_ORDER) {
+    if (has(s, (r) => r.snapped[s])) columns.push({ header: `${s}_carrier_cents_from_pitch`, cell: (r) => csvNumber(carrierCentsFromPitch(r, s)) });
   }
   for (const s of SYSTEM_ORDER) {
     for (const [kind, pick] of [
