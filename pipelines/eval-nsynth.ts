@@ -111,6 +111,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     if (out.results.length === 0) throw new UserError(`no note could be evaluated (${out.skipped.length} skipped${out.skipped[0] ? `; first: ${out.skipped[0].id}: ${out.skipped[0].reason}` : ''})`);
 
     const summary = aggregate(out.results);
+    const carrierCents = medianCarrierCentsFromPitch(out.results, 'cnn').toFixed(0);
     // Audio only for the notes the HTML shows (best, median, worst per family), read again.
     const families = [...new Set(out.results.map((r) => r.meta.instrument_family_str))];
     const shown = new Set(families.flatMap((f) => pickExampleNotes(out.results.filter((r) => r.meta.instrument_family_str === f), 'cnn').map((p) => p.result.meta.note_str)));
@@ -137,7 +138,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
           ['model', path.relative(process.cwd(), modelDir)],
           ...(ddx7 ? ([['DDX7 model', `${path.relative(process.cwd(), path.resolve(args.ddx7 as string))} (patch ${ddx7.file.config.patch})`]] as [string, string][]) : []),
           ['synth', `${cnn.synth.algorithm}, ${cnn.synth.sampleRate} Hz`],
-          ['CNN carrier vs the notes’ pitch', `median |error| ${medianCarrierCentsFromPitch(out.results, 'cnn').toFixed(0)} cents (notes.csv: cnn_carrier_cents_from_pitch)`],
+          ['CNN carrier vs the notes’ pitch', `median |error| ${carrierCents} cents (notes.csv: cnn_carrier_cents_from_pitch)`],
           ['notes', `${path.relative(process.cwd(), nsynthPath)} (${out.form}); ${out.results.length} evaluated, ${out.skipped.length} skipped${out.interrupted ? ', interrupted' : ''}`],
           ['backend', describeBackend(backend)],
           ['date', new Date().toISOString()],
@@ -173,7 +174,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     const pct = (base: SystemName, m: 'fft' | 'stft' | 'logmel'): string => pctOf('cnn', base, m);
     process.stdout.write(
       `eval-nsynth: ${out.results.length} notes evaluated, ${out.skipped.length} skipped, in ${out.seconds.toFixed(1)} s; ` +
-        `CNN carrier vs the notes' pitch: median |error| ${medianCarrierCentsFromPitch(out.results, 'cnn').toFixed(0)} cents; ` +
+        `CNN carrier vs the notes' pitch: median |error| ${carrierCents} cents; ` +
         `CNN improvement over sine-440 FFT ${pct('sine440', 'fft')}, STFT ${pct('sine440', 'stft')}, log-mel ${pct('sine440', 'logmel')} ` +
         `(paper: 53.34 / 61.95 / 22.00 %); over pitched sine FFT ${pct('pitched', 'fft')}, STFT ${pct('pitched', 'stft')}, log-mel ${pct('pitched', 'logmel')} ` +
         `${args['pitch-carrier'] ? `; CNN patch at the note's pitch: over sine-440 log-mel ${pctOf('cnn_pitch', 'sine440', 'logmel')}, over pitched sine FFT ${pctOf('cnn_pitch', 'pitched', 'fft')}, STFT ${pctOf('cnn_pitch', 'pitched', 'stft')}, log-mel ${pctOf('cnn_pitch', 'pitched', 'logmel')}` : ''}` +

@@ -4,7 +4,8 @@
  * improvement over each baseline (spec §6). Pure: no I/O, no clock, input never mutated.
  */
 import { NSYNTH_FAMILIES } from '../nsynth/types.ts';
-import { improvement, midiToHz } from './baselines.ts';
+import { hzOfMidi } from '../features/pitch.ts';
+import { improvement } from './baselines.ts';
 import { BASELINES, METRICS, type Metric, type MetricStats, type NoteResult, type SummaryRow, type SystemName } from './types.ts';
 
 /** The group name of the row over all notes. */
@@ -156,7 +157,7 @@ export function aggregate(results: readonly NoteResult[]): SummaryRow[] {
 export function carrierCentsFromPitch(result: NoteResult, system: SystemName): number | undefined {
   const carrierHz = result.snapped[system]?.[0];
   if (carrierHz === undefined || !(carrierHz > 0)) return undefined;
-  return 1200 * Math.log2(carrierHz / midiToHz(result.meta.pitch));
+  return 1200 * Math.log2(carrierHz / hzOfMidi(result.meta.pitch));
 }
 
 /** Median of |carrierCentsFromPitch| over the notes where the system rendered a patch; NaN if none. */

@@ -4,21 +4,15 @@
  * knows the note's pitch and loudness contour, so beating it requires getting the timbre right.
  */
 import type { RealInput } from '../dsp/fft.ts';
+import { hzOfMidi } from '../features/pitch.ts';
 
 /** Samples before n in the RMS envelope window x[n−32 … n+31] (spec §6). */
 export const ENVELOPE_BEFORE = 32;
 /** Samples after n in the RMS envelope window. */
 export const ENVELOPE_AFTER = 31;
 
-/**
- * MIDI pitch → frequency, equal temperament, A4 (69) = 440 Hz.
- *
- * @param pitch MIDI note number (NSynth: 21 … 108); fractional values allowed.
- * @returns Hz.
- */
-export function midiToHz(pitch: number): number {
-  return 440 * Math.pow(2, (pitch - 69) / 12);
-}
+/** MIDI pitch → Hz (equal temperament, A4 = 440 Hz): the features layer's, under the name §6 uses. */
+export { hzOfMidi as midiToHz } from '../features/pitch.ts';
 
 /**
  * A sine sin(2π·f·n/sampleRate), n = 0 … length−1: starts at phase 0, full scale (peak 1).
@@ -90,7 +84,7 @@ export function rmsEnvelope(x: RealInput, before = ENVELOPE_BEFORE, after = ENVE
  * @returns shape [length of preparedNote]: sin(2π·f·n/sampleRate)·e[n].
  */
 export function pitchedSineBaseline(preparedNote: RealInput, pitch: number, sampleRate = 16000): Float64Array {
-  const out = sine(midiToHz(pitch), sampleRate, preparedNote.length);
+  const out = sine(hzOfMidi(pitch), sampleRate, preparedNote.length);
   const env = rmsEnvelope(preparedNote);
   for (let n = 0; n < out.length; n++) out[n] *= env[n];
   return out;

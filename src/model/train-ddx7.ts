@@ -9,7 +9,7 @@
  * the loss and the reverb cost ≈ 5·10⁸ multiply-adds per second of audio, forward.
  */
 import { loudnessDb } from '../features/loudness.ts';
-import { trackPitch } from '../features/pitch.ts';
+import { f0FromMetadata, trackPitch } from '../features/pitch.ts';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -115,6 +115,14 @@ export interface CorpusOptions {
 /** A problem with the corpus or a checkpoint the user must fix: the CLI prints it as one line. */
 export class Ddx7TrainError extends Error {}
 
+/** A duration as a whole number of 4 ms control frames (≥ 1), or a one-line error naming the option. */
+function controlFrames(sec: number, option: string): number {
+  const frames = sec * DDX7_FRAME_RATE;
+  const whole = Math.round(frames);
+  if (!(Math.abs(frames - whole) < 1e-6 && whole >= 1)) throw new Ddx7TrainError(`${option} must be a positive multiple of 4 ms, got ${sec}`);
+  return whole;
+}
+
 function max(a: Float32Array, from: number, to: number): number {
   let m = -Infinity;
   for (let i = from; i < to; i++) if (a[i] > m) m = a[i];
@@ -133,8 +141,8 @@ function mean(a: Float32Array, from: number, to: number): number {
  * silence after it, which the decoder must learn to render (the evaluation renders whole notes).
  */
 function cutExcerpts(name: string, audio: Float32Array, f0Hz: Float32Array, confidence: Float32Array | null, loud: Float32Array, opts: CorpusOptions, out: Ddx7Corpus): void {
-  const frames = Math.round(opts.excerptSec * DDX7_FRAME_RATE);
-  const hop = Math.round((opts.hopSec ?? opts.excerptSec) * DDX7_FRAME_RATE);
+  const frames = controlFrames(opts.excerptSec, '--excerpt-sec');
+  const hop = controlFrames(opts.hopSec ?? opts.excerptSec, '--hop-sec');
   const have = Math.min(f0Hz.length, loud.length, Math.floor(audio.length / DDX7_HOP));
   if (have < frames) {
     out.skipped.push({ source: name, reason: `shorter than one ${opts.excerptSec} s excerpt` });
@@ -165,12 +173,8 @@ function cutExcerpts(name: string, audio: Float32Array, f0Hz: Float32Array, conf
  * @throws Ddx7TrainError when the folder is unusable or yields no excerpt.
  */
 export async function loadDdx7Corpus(dir: string, opts: CorpusOptions): Promise<Ddx7Corpus> {
-  const frames = opts.excerptSec * DDX7_FRAME_RATE;
-  if (!(Number.isInteger(Math.round(frames * 1e6) / 1e6) && frames >= 1)) throw new Ddx7TrainError(`--excerpt-sec must be a positive multiple of 4 ms, got ${opts.excerptSec}`);
-  if (opts.hopSec !== undefined) {
-    const hop = opts.hopSec * DDX7_FRAME_RATE;
-    if (!(Number.isInteger(Math.round(hop * 1e6) / 1e6) && hop >= 1)) throw new Ddx7TrainError(`--hop-sec must be a positive multiple of 4 ms, got ${opts.hopSec}`);
-  }
+  controlFrames(opts.excerptSec, '--excerpt-sec');
+  if (opts.hopSec !== undefined) controlFrames(opts.hopSec, '--hop-sec');
   if (!existsSync(dir)) throw new Ddx7TrainError(`${dir}: no such folder`);
   const corpus: { excerpts: Ddx7Excerpt[]; skipped: Ddx7Skip[]; files: number } = { excerpts: [], skipped: [], files: 0 };
   if (existsSync(path.join(dir, 'examples.json'))) {
@@ -192,7 +196,7 @@ export async function loadDdx7Corpus(dir: string, opts: CorpusOptions): Promise<
       const loud = opts.features.loudnessDb(audio, DDX7_SAMPLE_RATE);
       // NSynth notes are steady at their metadata pitch (the issue: use it when given), so every
       // non-silent excerpt is pitched, the release included.
-      const f0 = new Float32Array(loud.length).fill(440 * Math.pow(2, (meta.pitch - 69) / 12));
+      const f0 = f0FromMetadata(meta.pitch, loud.length);
       cutExcerpts(meta.note_str, audio, f0, null, loud, opts, corpus);
     }
   } else {
