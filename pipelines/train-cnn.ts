@@ -11,7 +11,7 @@ import { createProgress, type Progress } from '../src/cli/progress.ts';
 import { EXIT_INTERRUPTED, runCommand, UserError } from '../src/cli/run.ts';
 import { DatasetReadError, openDataset } from '../src/dataset/reader.ts';
 import { BACKEND_CHOICES, type BackendChoice, describeBackend, initBackend } from '../src/model/backend.ts';
-import { DEFAULT_TRAIN_CONFIG, evaluateTestSplit, TrainError, trainCnn, type TrainCnnConfig } from '../src/model/train-cnn.ts';
+import { CARRIER_HEADS, DEFAULT_TRAIN_CONFIG, evaluateTestSplit, TrainError, trainCnn, type TrainCnnConfig } from '../src/model/train-cnn.ts';
 import { writeTrainingReport } from '../src/report/training.ts';
 
 export async function trainCnnMain(argv: readonly string[]): Promise<number> {
@@ -28,6 +28,7 @@ export async function trainCnnMain(argv: readonly string[]): Promise<number> {
       l2: { type: 'number', default: d.l2, describe: 'L2 factor on the conv and first dense kernels' },
       activation: { type: 'string', default: d.activation, choices: ['relu', 'elu', 'selu', 'tanh', 'sigmoid', 'linear'], describe: 'activation of the hidden layers' },
       'log-targets': { type: 'boolean', default: d.logTargets, describe: 'regress carrier and ratios in log space (ours; off in the paper)' },
+      'carrier-head': { type: 'string', default: d.carrierHead, choices: [...CARRIER_HEADS], describe: 'carrier from one regression output (the paper) or classified over 20-cent log-frequency bins (ours)' },
       backend: { type: 'string', default: 'auto', choices: [...BACKEND_CHOICES], describe: 'tfjs backend (auto: native GPU > native CPU > wasm > cpu)' },
       threads: { type: 'number', describe: 'wasm threads [default: all cores]' },
       resume: { type: 'boolean', default: false, describe: 'continue an interrupted run in --out' },
@@ -53,6 +54,7 @@ export async function trainCnnMain(argv: readonly string[]): Promise<number> {
     l2: args.l2,
     activation: args.activation as TrainCnnConfig['activation'],
     logTargets: args['log-targets'],
+    carrierHead: args['carrier-head'] as TrainCnnConfig['carrierHead'],
   });
   let index;
   try {

@@ -9,7 +9,13 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import * as tf from '@tensorflow/tfjs';
+import { DEFAULT_CARRIER_BINS, decodeCarrierBins } from '../src/dataset/carrier-bins.ts';
+import { loadAudio, openDataset } from '../src/dataset/reader.ts';
 import { decodeWav } from '../src/dsp/wav.ts';
+import { initBackend } from '../src/model/backend.ts';
+import { loadCnn, predictParams } from '../src/model/predict.ts';
+import { prepareInput } from '../src/model/train-cnn.ts';
 import { assertOneLineError, expectClose, REPO_ROOT, runCli, SHARED_DIR } from './helpers.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-pipelines-test-'));
@@ -77,6 +83,31 @@ test('train-cnn: Ctrl-C keeps the best model and the checkpoint; --resume finish
   const resumed = runCli('train-cnn', ['--data', data, '--out', out, '--epochs', '2', '--batch', '4', '--log-targets', '--resume', '--quiet']);
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.equal(readCsv(path.join(out, 'history.csv')).length, 2);
+});
+
+test('train-cnn --carrier-head bins: a second output classifies the carrier, and predictions read it from there', async () => {
+  const out = path.join(tmp, 'model-bins');
+  const r = runCli('train-cnn', ['--data', data, '--out', out, '--epochs', '1', '--batch', '4', '--carrier-head', 'bins', '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  const targets = JSON.parse(readFileSync(path.join(out, 'targets.json'), 'utf8'));
+  assert.equal(targets.carrierBins.count, DEFAULT_CARRIER_BINS.count);
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', data, '--out', out, '--epochs', '2', '--batch', '4', '--resume']), /other options/);
+
+  await initBackend({ backend: 'wasm', threads: 1 });
+  const predictor = await loadCnn(out);
+  assert.deepEqual(predictor.model.outputs.map((o) => o.shape), [[null, 15], [null, DEFAULT_CARRIER_BINS.count]]);
+  const index = openDataset(data);
+  const notes = await Promise.all([0, 1, 2].map((i) => loadAudio(index, i)));
+  const params = predictParams(predictor, notes, 2);
+  // Independently: run the model on one note at a time and read the bins output ourselves.
+  for (let i = 0; i < notes.length; i++) {
+    const x = new Float32Array(notes[i].length);
+    prepareInput(notes[i], x, 0);
+    const [z, bins] = tf.tidy(() => (predictor.model.predict(tf.tensor3d(x, [1, x.length, 1])) as tf.Tensor[]).map((t) => t.dataSync()));
+    expectClose(params[i][0], decodeCarrierBins(DEFAULT_CARRIER_BINS, bins), { rtol: 1e-5 }, `note ${i} carrier`);
+    expectClose(params[i][6], z[6] * targets.std[6] + targets.mean[6], { rtol: 1e-4, atol: 1e-5 }, `note ${i} beta_1`);
+  }
+  predictor.model.dispose();
 });
 
 test('train-cnn refuses bad input with one line', () => {

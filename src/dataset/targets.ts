@@ -4,6 +4,7 @@
  * split only. Saved with the model so predictions map back to the same units.
  */
 import { PARAM_COUNT, PARAM_NAMES, PARAM_SPECS } from '../synth/params.ts';
+import { type CarrierBinsSpec, checkCarrierBins } from './carrier-bins.ts';
 
 /** Per-parameter transform before z-scoring. */
 export type TargetTransform = 'linear' | 'log';
@@ -16,6 +17,11 @@ export interface TargetNormalization {
   readonly mean: readonly number[];
   /** Population standard deviation of the transformed training targets, [15] (1 where it is 0). */
   readonly std: readonly number[];
+  /**
+   * Present when the model classifies the carrier over these bins (`--carrier-head bins`, ours):
+   * the model then has a second output and the carrier is read from it, not from output 0.
+   */
+  readonly carrierBins?: CarrierBinsSpec;
 }
 
 /** Transforms of the plain paper setup, or of our log-space option (ratios and carrier in log). */
@@ -65,4 +71,5 @@ export function denormalizeTargets(norm: TargetNormalization, z: ArrayLike<numbe
 export function checkNormalization(norm: TargetNormalization): void {
   const same = norm.names.length === PARAM_NAMES.length && norm.names.every((n, j) => n === PARAM_NAMES[j]);
   if (!same) throw new Error(`the model's parameters (${norm.names.join(', ')}) do not match this version's parameter table`);
+  if (norm.carrierBins) checkCarrierBins(norm.carrierBins);
 }

@@ -41,6 +41,11 @@ export interface PaperCnnOptions {
   readonly dropoutRate?: number;
   /** Seed for the kernel initialisers, for reproducible weights. Default: unseeded. */
   readonly seed?: number;
+  /**
+   * Ours: when > 0, a second output `carrier_bins` (that many sigmoid units on the last hidden
+   * layer) classifies the carrier over log-spaced bins (see `dataset/carrier-bins.ts`). Default 0.
+   */
+  readonly carrierBins?: number;
 }
 
 /** Output length of a valid 1-D convolution. */
@@ -124,5 +129,10 @@ export function buildPaperCnn(options: PaperCnnOptions = {}): tf.LayersModel {
   const output = tf.layers
     .dense({ name: 'parameters', units: outputs, activation: 'linear', kernelInitializer: init() })
     .apply(x) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: output, name: 'paper_cnn' });
+  const bins = options.carrierBins ?? 0;
+  if (bins <= 0) return tf.model({ inputs: input, outputs: output, name: 'paper_cnn' });
+  const binsOut = tf.layers
+    .dense({ name: 'carrier_bins', units: bins, activation: 'sigmoid', kernelInitializer: init() })
+    .apply(x) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: [output, binsOut], name: 'paper_cnn' });
 }

@@ -6,10 +6,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { DatasetConfig } from '../dataset/config.ts';
-import { checkNormalization, denormalizeTargets, type TargetNormalization } from '../dataset/targets.ts';
+import { checkNormalization, type TargetNormalization } from '../dataset/targets.ts';
 import { PARAM_COUNT, PARAM_SPECS } from '../synth/params.ts';
 import { fileLoadHandler } from './io.ts';
-import { prepareInput, TRAIN_FILES } from './train-cnn.ts';
+import { predictPrepared, prepareInput, TRAIN_FILES } from './train-cnn.ts';
 
 /** A loaded model, ready to predict. */
 export interface CnnPredictor {
@@ -39,6 +39,8 @@ export async function loadCnn(dir: string): Promise<CnnPredictor> {
   const shape = model.inputs[0].shape;
   const outShape = model.outputs[0].shape;
   if (outShape[outShape.length - 1] !== PARAM_COUNT) throw new Error(`${dir}: the model outputs ${outShape[outShape.length - 1]} values, expected ${PARAM_COUNT}`);
+  const bins = norm.carrierBins;
+  if (bins && model.outputs[1]?.shape[1] !== bins.count) throw new Error(`${dir}: targets.json names ${bins.count} carrier bins but the model has no such output`);
   return { dir, model, norm, synth, inputLength: shape[1] as number };
 }
 
@@ -58,8 +60,7 @@ export function predictParams(predictor: CnnPredictor, notes: readonly Float32Ar
       if (a.length !== L) throw new Error(`a note has ${a.length} samples; the model takes ${L}`);
       prepareInput(a, x, b * L);
     });
-    const z = tf.tidy(() => (predictor.model.predict(tf.tensor3d(x, [batch.length, L, 1])) as tf.Tensor).dataSync());
-    for (let b = 0; b < batch.length; b++) out.push(denormalizeTargets(predictor.norm, z, b * PARAM_COUNT));
+    out.push(...predictPrepared(predictor.model, predictor.norm, x, batch.length, L));
   }
   return out;
 }

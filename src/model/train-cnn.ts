@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { DEFAULT_CARRIER_BINS, decodeCarrierBins, encodeCarrierBins } from '../dataset/carrier-bins.ts';
 import { type DatasetIndex, loadAudio, paramsOf } from '../dataset/reader.ts';
 import { makeSplit, seededPermutation, type Split } from '../dataset/split.ts';
 import { denormalizeTargets, fitTargetNormalization, normalizeTargets, type TargetNormalization, targetTransforms } from '../dataset/targets.ts';
@@ -34,7 +35,16 @@ export interface TrainCnnConfig {
   readonly activation: Activation;
   /** Ours, off by default: regress carrier and ratios in log space. */
   readonly logTargets: boolean;
+  /**
+   * How the carrier is predicted: `regress` (the paper: one of the 15 linear outputs) or `bins`
+   * (ours: a second, sigmoid output classifies it over log-spaced bins; see dataset/carrier-bins).
+   */
+  readonly carrierHead: CarrierHead;
 }
+
+/** Values of {@link TrainCnnConfig.carrierHead}. */
+export const CARRIER_HEADS = ['regress', 'bins'] as const;
+export type CarrierHead = (typeof CARRIER_HEADS)[number];
 
 /** The paper's setup. */
 export const DEFAULT_TRAIN_CONFIG: TrainCnnConfig = Object.freeze({
@@ -46,6 +56,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainCnnConfig = Object.freeze({
   l2: 0.01,
   activation: 'relu',
   logTargets: false,
+  carrierHead: 'regress',
 });
 
 /** One row of history.csv. */
@@ -112,17 +123,47 @@ export function prepareInput(audio: Float32Array, out: Float32Array, offset: num
   for (let i = 0; i < audio.length; i++) out[offset + i] = audio[i] * g;
 }
 
-/** Loads a batch: inputs [B, L] (flattened) and normalised targets [B, 15]. */
-async function loadBatch(index: DatasetIndex, rows: readonly number[], norm: TargetNormalization): Promise<{ x: Float32Array; y: Float32Array }> {
+/**
+ * Loads a batch: inputs [B, L] (flattened), normalised targets [B, 15] and, with a bins head, the
+ * carrier's bin targets [B, bins].
+ */
+async function loadBatch(index: DatasetIndex, rows: readonly number[], norm: TargetNormalization): Promise<{ x: Float32Array; y: Float32Array; bins: Float32Array | null }> {
   const L = index.samplesPerNote;
   const x = new Float32Array(rows.length * L);
   const y = new Float32Array(rows.length * PARAM_COUNT);
+  const spec = norm.carrierBins;
+  const bins = spec ? new Float32Array(rows.length * spec.count) : null;
   const audios = await Promise.all(rows.map((r) => loadAudio(index, r)));
   audios.forEach((a, b) => {
     prepareInput(a, x, b * L);
-    normalizeTargets(norm, paramsOf(index, rows[b]), y, b * PARAM_COUNT);
+    const p = paramsOf(index, rows[b]);
+    normalizeTargets(norm, p, y, b * PARAM_COUNT);
+    if (spec && bins) encodeCarrierBins(spec, p[0], bins, b * spec.count);
   });
-  return { x, y };
+  return { x, y, bins };
+}
+
+/**
+ * Runs the model on a prepared batch and maps its outputs to parameters in original units (not
+ * clipped or snapped); with a bins head the carrier is read from the bins.
+ *
+ * @param x inputs [n, L] flattened
+ * @returns one 15-vector per note, PARAM_SPECS order
+ */
+export function predictPrepared(model: tf.LayersModel, norm: TargetNormalization, x: Float32Array, n: number, L: number): number[][] {
+  const outs = tf.tidy(() => {
+    const o = model.predict(tf.tensor3d(x, [n, L, 1]));
+    return (Array.isArray(o) ? o : [o]).map((t) => t.dataSync() as Float32Array);
+  });
+  const spec = norm.carrierBins;
+  if (spec && outs.length < 2) throw new Error('the model has no carrier_bins output but its targets.json names carrier bins');
+  const params: number[][] = [];
+  for (let b = 0; b < n; b++) {
+    const v = denormalizeTargets(norm, outs[0], b * PARAM_COUNT);
+    if (spec) v[0] = decodeCarrierBins(spec, outs[1], b * spec.count);
+    params.push(v);
+  }
+  return params;
 }
 
 function batchesOf(rows: readonly number[], size: number): number[][] {
@@ -147,9 +188,23 @@ function historyCsv(history: readonly EpochRecord[]): string {
   return `${cols.join(',')}\n${history.map((h) => cols.map((c) => cell(h, c)).join(',')).join('\n')}\n`;
 }
 
+/**
+ * The bins head's loss: binary cross-entropy summed over the bins and divided by 15, so that each
+ * bin's logit gets the gradient (p − t)/15, the scale one regression output gets from the mean
+ * squared error over 15 (tfjs-layers ignores `lossWeights`, hence a custom loss).
+ */
+function carrierBinsLoss(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.metrics.binaryCrossentropy(yTrue, yPred).mul(yTrue.shape[yTrue.rank - 1] / PARAM_COUNT));
+}
+
 function compile(model: tf.LayersModel, config: TrainCnnConfig): tf.Optimizer {
   const optimizer = new SaveableAdamax(config.learningRate);
-  model.compile({ optimizer, loss: 'meanSquaredError', metrics: ['mse', 'mae'] });
+  if (config.carrierHead === 'bins') {
+    const mse = (yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor => tf.metrics.meanSquaredError(yTrue, yPred);
+    model.compile({ optimizer, loss: [mse, carrierBinsLoss], metrics: ['mse', 'mae'] });
+  } else {
+    model.compile({ optimizer, loss: 'meanSquaredError', metrics: ['mse', 'mae'] });
+  }
   return optimizer;
 }
 
@@ -162,15 +217,18 @@ async function evaluateRows(model: tf.LayersModel, index: DatasetIndex, rows: re
   let se = 0;
   let ae = 0;
   const cents: number[] = [];
+  const z = new Float32Array(batchSize * PARAM_COUNT);
   for (const batch of batchesOf(rows, batchSize)) {
     const { x, y } = await loadBatch(index, batch, norm);
-    const z = tf.tidy(() => (model.predict(tf.tensor3d(x, [batch.length, index.samplesPerNote, 1])) as tf.Tensor).dataSync());
-    for (let i = 0; i < z.length; i++) {
+    const predicted = predictPrepared(model, norm, x, batch.length, index.samplesPerNote);
+    // Errors of what the model predicts, in target units: with a bins head, its carrier.
+    predicted.forEach((p, b) => normalizeTargets(norm, p, z, b * PARAM_COUNT));
+    for (let i = 0; i < batch.length * PARAM_COUNT; i++) {
       const d = z[i] - y[i];
       se += d * d;
       ae += Math.abs(d);
     }
-    batch.forEach((r, b) => cents.push(carrierCentsError(denormalizeTargets(norm, z, b * PARAM_COUNT)[0], paramsOf(index, r)[0])));
+    batch.forEach((r, b) => cents.push(carrierCentsError(predicted[b][0], paramsOf(index, r)[0])));
   }
   const n = rows.length * PARAM_COUNT;
   return { mse: se / n, mae: ae / n, carrierCents: quantile(cents.sort((a, b) => a - b), 0.5) };
@@ -194,7 +252,8 @@ export interface TrainSummary {
 
 /** Options a resume must keep (the epoch budget may grow: it only says when to stop). */
 function sameTrainConfig(a: TrainCnnConfig, b: TrainCnnConfig): boolean {
-  return (Object.keys(DEFAULT_TRAIN_CONFIG) as (keyof TrainCnnConfig)[]).every((k) => k === 'epochs' || a[k] === b[k]);
+  // A key missing from an older checkpoint's config had its default then.
+  return (Object.keys(DEFAULT_TRAIN_CONFIG) as (keyof TrainCnnConfig)[]).every((k) => k === 'epochs' || (a[k] ?? DEFAULT_TRAIN_CONFIG[k]) === (b[k] ?? DEFAULT_TRAIN_CONFIG[k]));
 }
 
 /**
@@ -229,6 +288,7 @@ export async function trainCnn(index: DatasetIndex, outDir: string, config: Trai
     mkdirSync(ckptDir, { recursive: true });
     split = makeSplit(index.ids.length, config.seed);
     norm = fitTargetNormalization(index.params, split.train, targetTransforms(config.logTargets));
+    if (config.carrierHead === 'bins') norm = { ...norm, carrierBins: DEFAULT_CARRIER_BINS };
     writeJson(path.join(outDir, TRAIN_FILES.split), {
       seed: config.seed,
       fractions: { test: 0.25, validationOfTrain: 0.2 },
@@ -244,12 +304,28 @@ export async function trainCnn(index: DatasetIndex, outDir: string, config: Trai
       backend,
       paramSpec: PARAM_SPECS,
     });
-    model = buildPaperCnn({ inputLength: index.samplesPerNote, outputs: PARAM_COUNT, convActivation: config.activation, denseActivation: config.activation, l2: config.l2, seed: config.seed });
+    model = buildPaperCnn({
+      inputLength: index.samplesPerNote,
+      outputs: PARAM_COUNT,
+      convActivation: config.activation,
+      denseActivation: config.activation,
+      l2: config.l2,
+      seed: config.seed,
+      carrierBins: norm.carrierBins?.count ?? 0,
+    });
     optimizer = compile(model, config);
     state = { config, datasetHash: index.contentHash, epochsDone: 0, bestValLoss: Infinity, bestEpoch: 0, history: [], stopped: 'running' };
   }
 
   const L = index.samplesPerNote;
+  // Where the total loss and the parameters' MSE/MAE sit in trainOnBatch's result.
+  const names = model.metricsNames;
+  const at = (name: string): number => {
+    const i = names.indexOf(name);
+    if (i < 0) throw new Error(`training metrics ${names.join(', ')} lack ${name}`);
+    return i;
+  };
+  const [iLoss, iMse, iMae] = norm.carrierBins ? [at('loss'), at('parameters_mse'), at('parameters_mae')] : [at('loss'), at('mse'), at('mae')];
   let stopped: TrainSummary['stopped'] = state.stopped;
   for (let epoch = state.epochsDone + 1; stopped === 'running' && epoch <= config.epochs; epoch++) {
     const te = performance.now();
@@ -262,19 +338,21 @@ export async function trainCnn(index: DatasetIndex, outDir: string, config: Trai
     let next = loadBatch(index, batches[0], norm);
     let aborted = false;
     for (let b = 0; b < batches.length; b++) {
-      const { x, y } = await next;
+      const { x, y, bins } = await next;
       // Read the next batch from disk while this one trains.
       if (b + 1 < batches.length) next = loadBatch(index, batches[b + 1], norm);
       const n = batches[b].length;
       const xt = tf.tensor3d(x, [n, L, 1]);
       const yt = tf.tensor2d(y, [n, PARAM_COUNT]);
-      const res = (await model.trainOnBatch(xt, yt)) as number[];
+      const bt = bins ? tf.tensor2d(bins, [n, bins.length / n]) : null;
+      const res = (await model.trainOnBatch(xt, bt ? [yt, bt] : yt)) as number[];
       xt.dispose();
       yt.dispose();
+      bt?.dispose();
       if (!res.every(Number.isFinite)) throw new TrainError(`training diverged at epoch ${epoch}, batch ${b + 1} (loss ${res[0]}); try a lower --lr`);
-      sumLoss += res[0] * n;
-      sumMse += res[1] * n;
-      sumMae += res[2] * n;
+      sumLoss += res[iLoss] * n;
+      sumMse += res[iMse] * n;
+      sumMae += res[iMae] * n;
       seen += n;
       hooks.onBatch?.(epoch, b + 1, batches.length, sumLoss / seen, seen / ((performance.now() - te) / 1000));
       if (hooks.signal?.aborted) {
@@ -361,8 +439,8 @@ export async function evaluateTestSplit(index: DatasetIndex, outDir: string, bat
   const pairs: { truth: number[]; predicted: number[] }[] = [];
   for (const batch of batchesOf(split.test, batchSize)) {
     const { x } = await loadBatch(index, batch, norm);
-    const z = tf.tidy(() => (model.predict(tf.tensor3d(x, [batch.length, index.samplesPerNote, 1])) as tf.Tensor).dataSync());
-    batch.forEach((r, b) => pairs.push({ truth: Array.from(paramsOf(index, r)), predicted: denormalizeTargets(norm, z, b * PARAM_COUNT) }));
+    const predicted = predictPrepared(model, norm, x, batch.length, index.samplesPerNote);
+    batch.forEach((r, b) => pairs.push({ truth: Array.from(paramsOf(index, r)), predicted: predicted[b] }));
   }
   model.dispose();
   const perParam = PARAM_SPECS.map((s, j) => {
