@@ -47,7 +47,8 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       backend: { type: 'string', default: 'auto', choices: [...BACKEND_CHOICES], describe: 'tfjs backend for the CNN' },
       threads: { type: 'number', default: 1, describe: 'wasm threads for the CNN (1: the worker threads use the other cores; idle XNNPACK threads spin and would steal them)' },
       'pitch-carrier': { type: 'boolean', default: false, describe: "also render the CNN's patch with its carrier at the note's metadata pitch (system cnn_pitch, ours): how much of the CNN's distance is pitch" },
-      'write-audio': { type: 'boolean', default: false, describe: 'also write every resynthesized note to <out>/audio/<note_str>.<system>.wav (cnn; cnn_pitch, ddx7 when asked for)' },
+      refine: { type: 'number', default: 0, describe: "renders per note for a search from the CNN's patch towards a closer one (system cnn_refined, ours; e.g. 300); 0: off" },
+      'write-audio': { type: 'boolean', default: false, describe: 'also write every resynthesized note to <out>/audio/<note_str>.<system>.wav (cnn; cnn_pitch, cnn_refined, ddx7 when asked for)' },
       quiet: { type: 'boolean', default: false, describe: 'no progress output' },
     }),
   );
@@ -68,6 +69,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     throw new UserError(`--model ${args.model}: no such folder; train one with 'npm run train-cnn' (or pass --model <train-cnn output folder>)`);
   }
   if (!Number.isInteger(args.workers) || args.workers < 1) throw new UserError(`--workers must be a positive integer, got ${args.workers}`);
+  if (!Number.isInteger(args.refine) || args.refine < 0) throw new UserError(`--refine must be a whole number of renders ≥ 0, got ${args.refine}`);
   let filters: NsynthFilters;
   try {
     filters = validateFilters({ families: list(args.families), sources: list(args.sources), pitchMin: args['pitch-min'], pitchMax: args['pitch-max'], limit: args.limit });
@@ -98,6 +100,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       cnn,
       workers: args.workers,
       pitchCarrier: args['pitch-carrier'],
+      refineEvaluations: args.refine,
       renderers: ddx7 ? { ddx7: (a, pitch) => renderNoteDdx7(ddx7, a, pitch) } : {},
       signal: interrupt.signal,
       onProgress: (done, total) => {
@@ -149,7 +152,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       const dir = path.join(outDir, 'audio');
       mkdirSync(dir, { recursive: true });
       for (const r of out.results) {
-        for (const system of ['cnn', 'cnn_pitch'] as const) {
+        for (const system of ['cnn', 'cnn_pitch', 'cnn_refined'] as const) {
           const snapped = r.snapped[system];
           if (snapped) writeFileAtomic(path.join(dir, `${r.meta.note_str}.${system}.wav`), encodeWavPcm16(renderSnapped(cnn.synth, snapped), cnn.synth.sampleRate, cnn.synth.outputGain));
         }
@@ -178,6 +181,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
         `CNN improvement over sine-440 FFT ${pct('sine440', 'fft')}, STFT ${pct('sine440', 'stft')}, log-mel ${pct('sine440', 'logmel')} ` +
         `(paper: 53.34 / 61.95 / 22.00 %); over pitched sine FFT ${pct('pitched', 'fft')}, STFT ${pct('pitched', 'stft')}, log-mel ${pct('pitched', 'logmel')} ` +
         `${args['pitch-carrier'] ? `; CNN patch at the note's pitch: over sine-440 log-mel ${pctOf('cnn_pitch', 'sine440', 'logmel')}, over pitched sine FFT ${pctOf('cnn_pitch', 'pitched', 'fft')}, STFT ${pctOf('cnn_pitch', 'pitched', 'stft')}, log-mel ${pctOf('cnn_pitch', 'pitched', 'logmel')}` : ''}` +
+        `${args.refine ? `; refined patch (${args.refine} renders per note): over sine-440 FFT ${pctOf('cnn_refined', 'sine440', 'fft')}, STFT ${pctOf('cnn_refined', 'sine440', 'stft')}, log-mel ${pctOf('cnn_refined', 'sine440', 'logmel')}, over pitched sine FFT ${pctOf('cnn_refined', 'pitched', 'fft')}, STFT ${pctOf('cnn_refined', 'pitched', 'stft')}, log-mel ${pctOf('cnn_refined', 'pitched', 'logmel')}` : ''}` +
         `${ddx7 ? `; DDX7 improvement over sine-440 log-mel ${pctOf('ddx7', 'sine440', 'logmel')}, over pitched sine log-mel ${pctOf('ddx7', 'pitched', 'logmel')}` : ''} ` +
         `→ ${path.relative(process.cwd(), written.html[0])}\n`,
     );

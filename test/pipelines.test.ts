@@ -55,6 +55,7 @@ test('train-cnn trains, checkpoints, resumes with more epochs, and writes its re
   assert.match(html, /<svg/);
   assert.equal((html.match(/<figure>/g) ?? []).length, 15, 'one scatter per parameter');
   assert.match(html, /Validation carrier error per epoch/);
+  assert.match(html, /Setup: carrier regressed \(the paper\); linear targets \(the paper\); L2 0\.01, Adamax lr 0\.001, batch 4, seed 0; wasm/);
 });
 
 test('train-cnn: Ctrl-C keeps the best model and the checkpoint; --resume finishes; --log-targets regresses in log space', async () => {
@@ -227,4 +228,22 @@ test('eval-nsynth --ddx7 puts the DDX7 resynthesis beside the CNN and the baseli
   assert.ok(summary.some((s) => s.group === 'flute' && s.system === 'ddx7'));
   assert.ok(summary.some((s) => s.group === 'overall' && s.system === 'cnn_pitch'));
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--ddx7', path.join(tmp, 'nope')]), /--ddx7: .*no such folder/);
+});
+
+test('eval-nsynth --refine: the searched patch is never further than the starts it was given', () => {
+  const out = path.join(tmp, 'report-refine');
+  const r = runCli('eval-nsynth', ['--nsynth', fixture, '--families', 'brass', '--model', model, '--out', out, '--refine', '30', '--pitch-carrier', '--write-audio', '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /refined patch \(30 renders per note\): over sine-440 FFT -?[\d.]+ %.*over pitched sine .*log-mel -?[\d.]+ %/);
+  const notes = readCsv(path.join(out, 'notes.csv'));
+  assert.ok(notes.length > 0);
+  const cost = (n: Record<string, string>, s: string): number => ['fft', 'stft', 'logmel'].reduce((t, m) => t + Number(n[`${s}_${m}`]) / Number(n[`pitched_${m}`]), 0) / 3;
+  for (const n of notes) {
+    // cnn and cnn_pitch are two of the search's starting points.
+    assert.ok(cost(n, 'cnn_refined') <= Math.min(cost(n, 'cnn'), cost(n, 'cnn_pitch')) + 1e-12, `${n.note_str}: ${cost(n, 'cnn_refined')}`);
+    for (let k = 1; k <= 5; k++) assert.ok([1 / 8, 1 / 7, 1 / 6, 1 / 5, 1 / 4, 1 / 3, 1 / 2, 1, 2, 3, 4, 5, 6, 7, 8].some((x) => Math.abs(x - Number(n[`cnn_refined_snap_ratio_${k}`])) < 1e-12));
+    assert.ok(existsSync(path.join(out, 'audio', `${n.note_str}.cnn_refined.wav`)));
+  }
+  assert.ok(readCsv(path.join(out, 'summary.csv')).some((s) => s.group === 'overall' && s.system === 'cnn_refined'));
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--refine', '-1']), /--refine must be a whole number/);
 });

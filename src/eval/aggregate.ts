@@ -15,7 +15,7 @@ export const OVERALL_GROUP = 'overall';
  * Every system, in report order: resyntheses first, then the baselines (paper's first, ours
  * second). Tables, columns and charts follow this order.
  */
-export const SYSTEM_ORDER: readonly SystemName[] = Object.freeze(['cnn', 'cnn_pitch', 'ddx7', 'sine440', 'pitched'] as SystemName[]);
+export const SYSTEM_ORDER: readonly SystemName[] = Object.freeze(['cnn', 'cnn_pitch', 'cnn_refined', 'ddx7', 'sine440', 'pitched'] as SystemName[]);
 
 /**
  * Mean and sample standard deviation of a list of values.

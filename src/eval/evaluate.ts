@@ -28,6 +28,11 @@ export interface EvaluateOptions {
   readonly renderers?: Partial<Record<SystemName, (audio: Float32Array, pitch: number) => Promise<Float32Array>>>;
   /** Also render `cnn_pitch`: the CNN's patch with its carrier at the note's metadata pitch. */
   readonly pitchCarrier?: boolean;
+  /**
+   * Renders per note for `cnn_refined` (ours): a search by re-rendering from the CNN's patch and
+   * from the same patch at the note's metadata pitch. 0 or absent: off.
+   */
+  readonly refineEvaluations?: number;
   /** Worker threads for rendering and distances, ≥ 1. */
   readonly workers: number;
   /** Notes per chunk (predicted together, then rendered). */
@@ -97,7 +102,13 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
       const own = note.audio.byteOffset === 0 && note.audio.byteLength === note.audio.buffer.byteLength ? note.audio : note.audio.slice();
       const extra = rendered[i];
       const transfer = [own.buffer as ArrayBuffer, ...Object.values(extra).map((a) => a.buffer as ArrayBuffer)];
-      tasks.push({ task: { index: pending.length, pitch: note.meta.pitch, audio: own, snapped, rendered: extra }, transfer });
+      // Starts: the CNN's patch, and the same patch with its carrier at the stated pitch and an
+      // octave either side (with ratios below 1 the heard pitch can sit under the carrier).
+      const pitchHz = hzOfMidi(note.meta.pitch);
+      const refine = opts.refineEvaluations
+        ? { evaluations: opts.refineEvaluations, starts: [snapped.cnn!, ...[1, 0.5, 2].map((m) => snapParams([pitchHz * m, ...predicted[i].slice(1)]))] }
+        : undefined;
+      tasks.push({ task: { index: pending.length, pitch: note.meta.pitch, audio: own, snapped, rendered: extra, refine }, transfer });
       pending.push({ meta: note.meta, predicted: raw, snapped });
     });
     await inflight;
@@ -112,6 +123,11 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
       pending.forEach((p, index) => {
         const r = byIndex.get(index);
         if (!r) throw new Error(`internal: no result for note ${p.meta.note_str}`);
+        if (r.refined) {
+          // A search result, not a model output: both columns hold the patch it found.
+          p.predicted.cnn_refined = r.refined.params;
+          p.snapped.cnn_refined = r.refined.params;
+        }
         results.push({ meta: p.meta, predicted: p.predicted, snapped: p.snapped, distances: r.distances });
       });
     })();
@@ -139,7 +155,7 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
   } finally {
     await pool.close();
   }
-  return { results, skipped, systems: ['cnn', ...(opts.pitchCarrier ? (['cnn_pitch'] as SystemName[]) : []), ...(Object.keys(opts.renderers ?? {}) as SystemName[]), 'sine440', 'pitched'], total: reader.count, form: reader.form, interrupted, seconds: (performance.now() - t0) / 1000 };
+  return { results, skipped, systems: ['cnn', ...(opts.pitchCarrier ? (['cnn_pitch'] as SystemName[]) : []), ...(opts.refineEvaluations ? (['cnn_refined'] as SystemName[]) : []), ...(Object.keys(opts.renderers ?? {}) as SystemName[]), 'sine440', 'pitched'], total: reader.count, form: reader.form, interrupted, seconds: (performance.now() - t0) / 1000 };
 }
 
 /**

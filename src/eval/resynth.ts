@@ -11,6 +11,7 @@ import { getAlgorithm } from '../synth/algorithms.ts';
 import { NoteScratch, renderNote } from '../synth/note.ts';
 import { vectorToPatch } from '../synth/params.ts';
 import { pitchedSineBaseline, sine440Baseline } from './baselines.ts';
+import { type RefineResult, refinePatch } from './refine.ts';
 import type { DistanceSet, SystemName } from './types.ts';
 
 /** One note to evaluate. */
@@ -25,12 +26,25 @@ export interface NoteEvalTask {
   readonly snapped: Partial<Record<SystemName, readonly number[]>>;
   /** Audio of systems rendered elsewhere (DDX7 runs in the tfjs thread), 16 kHz. */
   readonly rendered?: Partial<Record<SystemName, Float32Array>>;
+  /** When set, also search from these snapped patches for a closer one (system `cnn_refined`). */
+  readonly refine?: { readonly starts: readonly (readonly number[])[]; readonly evaluations: number };
 }
 
 /** Distances per system for one note. */
 export interface NoteEvalResult {
   readonly index: number;
   readonly distances: Partial<Record<SystemName, DistanceSet>>;
+  /** The refined patch, when the task asked for a search. */
+  readonly refined?: RefineResult;
+}
+
+/**
+ * The search's cost: the candidate's FFT, STFT and log-mel distances each divided by the pitched
+ * sine's for this note, averaged. Scale-free, so no metric dominates, and below 1 exactly when
+ * the patch beats the stricter baseline on average.
+ */
+export function refineCost(d: DistanceSet, pitched: DistanceSet): number {
+  return (d.fft / pitched.fft + d.stft / pitched.stft + d.logmel / pitched.logmel) / 3;
 }
 
 /** Our report names for the feature layer's distances. */
@@ -59,7 +73,25 @@ export function makeNoteEvaluator(synth: DatasetConfig): (task: NoteEvalTask) =>
       distances[system] = toDistanceSet(calc.compare(ref, audio));
     }
     distances.sine440 = toDistanceSet(calc.compare(ref, sine440));
-    distances.pitched = toDistanceSet(calc.compare(ref, pitchedSineBaseline(ref.signal, task.pitch, synth.sampleRate)));
-    return { index: task.index, distances };
+    const pitched = toDistanceSet(calc.compare(ref, pitchedSineBaseline(ref.signal, task.pitch, synth.sampleRate)));
+    distances.pitched = pitched;
+    if (!task.refine) return { index: task.index, distances };
+    let bestDistances: DistanceSet | null = null;
+    let bestCost = Infinity;
+    const refined = refinePatch(
+      task.refine.starts,
+      (params) => {
+        const d = toDistanceSet(calc.compare(ref, renderSnapped(synth, params, scratch)));
+        const c = refineCost(d, pitched);
+        if (c < bestCost) {
+          bestCost = c;
+          bestDistances = d;
+        }
+        return c;
+      },
+      { evaluations: task.refine.evaluations },
+    );
+    distances.cnn_refined = bestDistances ?? undefined;
+    return { index: task.index, distances, refined };
   };
 }

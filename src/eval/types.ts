@@ -25,9 +25,10 @@ export type Metric = (typeof METRICS)[number];
  * Systems compared per note. `cnn` (the paper's CNN resynthesis) and `ddx7` are resynthesis
  * paths; `cnn_pitch` (ours, on request) is the CNN's patch with its carrier set to the note's
  * metadata pitch, which separates what the CNN gets wrong about pitch from the rest of the
- * patch; `sine440` and `pitched` are the baselines (spec §6).
+ * patch; `cnn_refined` (ours, on request) is the patch a search by re-rendering finds from the
+ * CNN's (see eval/refine.ts); `sine440` and `pitched` are the baselines (spec §6).
  */
-export type SystemName = 'cnn' | 'cnn_pitch' | 'ddx7' | 'sine440' | 'pitched';
+export type SystemName = 'cnn' | 'cnn_pitch' | 'cnn_refined' | 'ddx7' | 'sine440' | 'pitched';
 
 /** Baselines, against which improvements are computed. */
 export const BASELINES: readonly SystemName[] = ['sine440', 'pitched'];

@@ -59,18 +59,20 @@ export interface HtmlReportInput {
 export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = Object.freeze({
   cnn: 'CNN resynthesis',
   cnn_pitch: 'CNN patch, carrier at the note’s pitch (ours)',
+  cnn_refined: 'CNN patch refined by re-rendering (ours)',
   ddx7: 'DDX7 resynthesis',
   sine440: 'Sine 440 Hz (paper’s baseline)',
   pitched: 'Pitched sine (our baseline)',
 });
 
 /** Short names for chart legends. */
-const SHORT_LABELS: Readonly<Record<SystemName, string>> = { cnn: 'CNN', cnn_pitch: 'CNN + pitch', ddx7: 'DDX7', sine440: 'sine 440', pitched: 'pitched sine' };
+const SHORT_LABELS: Readonly<Record<SystemName, string>> = { cnn: 'CNN', cnn_pitch: 'CNN + pitch', cnn_refined: 'CNN + search', ddx7: 'DDX7', sine440: 'sine 440', pitched: 'pitched sine' };
 
 /** Okabe–Ito colours, distinguishable with the common colour-vision deficiencies. */
 export const SYSTEM_COLORS: Readonly<Record<SystemName, string>> = Object.freeze({
   cnn: '#0072B2',
   cnn_pitch: '#56B4E9',
+  cnn_refined: '#CC79A7',
   ddx7: '#D55E00',
   sine440: '#7a7a7a',
   pitched: '#009E73',

@@ -62,6 +62,21 @@ function readHistory(outDir: string): Record<string, number[]> {
   return cols;
 }
 
+/** One line on how the run was set up, from its config.json (empty when there is none). */
+function describeSetup(outDir: string): string {
+  let cfg: { config?: Record<string, unknown>; backend?: { name?: string; threads?: number } };
+  try {
+    cfg = JSON.parse(readFileSync(path.join(outDir, 'config.json'), 'utf8'));
+  } catch {
+    return '';
+  }
+  const c = cfg.config ?? {};
+  const head = c.carrierHead === 'bins' ? 'carrier classified over log-frequency bins (ours)' : 'carrier regressed (the paper)';
+  const targets = c.logTargets ? 'carrier and ratios in log space (ours)' : 'linear targets (the paper)';
+  const backend = cfg.backend?.name ? `; ${cfg.backend.name}, ${cfg.backend.threads ?? '?'} thread(s)` : '';
+  return `Setup: ${head}; ${targets}; L2 ${String(c.l2)}, Adamax lr ${String(c.learningRate)}, batch ${String(c.batchSize)}, seed ${String(c.seed)}${backend}.`;
+}
+
 /** Writes `outDir/report.html` from history.csv and the test metrics. Returns its path. */
 export function writeTrainingReport(outDir: string, metrics: TestMetrics): string {
   const h = readHistory(outDir);
@@ -83,10 +98,12 @@ export function writeTrainingReport(outDir: string, metrics: TestMetrics): strin
     scatter(s.name, s.unit, metrics.pairs.map((p) => [p.truth[j], p.predicted[j]] as [number, number]), s.min, s.max, s.scale === 'log'),
   ).join('');
   const best = h.val_loss.length ? Math.min(...h.val_loss) : NaN;
+  const setup = describeSetup(outDir);
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fmmatch: CNN training report</title>
 <style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}th[scope=row]{text-align:left}caption{text-align:left;font-weight:bold;margin-bottom:4px}.grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}figcaption{text-align:center;font-size:12px}</style></head>
 <body><h1>CNN training report</h1>
+<p>${esc(setup)}</p>
 <p>${h.epoch.length} epochs; best validation loss ${best.toPrecision(4)}. Test split: ${metrics.pairs.length} patches.
 Pooled over the 15 parameters in original units (the paper's Table 5 reports MAE 7.6973, RMSE 38.5391):
 <strong>MAE ${metrics.pooled.mae.toPrecision(5)}</strong>, RMSE ${metrics.pooled.rmse.toPrecision(5)}, MSE ${metrics.pooled.mse.toPrecision(5)}.
