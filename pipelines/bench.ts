@@ -11,6 +11,7 @@ import { onInterrupt, parseArgs } from '../src/cli/args.ts';
 import { runCommand, UserError } from '../src/cli/run.ts';
 import { benchDataset } from '../bench/dataset.ts';
 import { benchDdx7 } from '../bench/ddx7.ts';
+import { benchRefine } from '../bench/refine.ts';
 import { benchDistances } from '../bench/distances.ts';
 import { benchEval } from '../bench/eval.ts';
 import { benchRender } from '../bench/render.ts';
@@ -63,6 +64,14 @@ const SECTIONS: Record<string, Section> = {
   eval: {
     describe: 'eval-nsynth on 4,096 notes (the fixture repeated to the NSynth test split size); target ≤ 180 s',
     run: (quick, log) => benchEval(quick ? 256 : 4096, quick ? 1 : 3, log),
+  },
+  refine: {
+    describe: 'eval-nsynth --refine: ms per search step (render + 3 distances) on one core, and s per note at 400 renders',
+    run: async (quick, log) => {
+      const r = benchRefine(quick ? 2 : 5, quick ? 30 : 100);
+      log(`refine: ${r.msPerEvaluation.toFixed(2)} ms per search step (render ${r.renderMs.toFixed(2)} ms), ${r.secPerNoteAt400.toFixed(2)} s per note at 400 renders on one core`);
+      return r;
+    },
   },
   distances: {
     describe: 'FFT / STFT / log-mel distances of one note against 3 candidates',
