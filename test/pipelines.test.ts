@@ -99,8 +99,10 @@ test('train-cnn --carrier-head bins: a second output classifies the carrier, and
   assert.deepEqual(predictor.model.outputs.map((o) => o.shape), [[null, 15], [null, DEFAULT_CARRIER_BINS.count]]);
   const index = openDataset(data);
   const notes = await Promise.all([0, 1, 2].map((i) => loadAudio(index, i)));
+  const tensors = tf.memory().numTensors;
   const params = predictParams(predictor, notes, 2);
-  // Independently: run the model on one note at a time and read the bins output ourselves.
+  assert.equal(tf.memory().numTensors, tensors, 'no tensor leaks');
+  // The wiring: one note at a time, the bins output read directly (batch offsets, output order).
   for (let i = 0; i < notes.length; i++) {
     const x = new Float32Array(notes[i].length);
     prepareInput(notes[i], x, 0);

@@ -47,8 +47,10 @@ test('the search keeps its budget, starts from the best start, and is determinis
   assert.equal(r.startCost, 0, 'the second start is the minimum');
   assert.deepEqual(r.params, target);
   const a = refinePatch([start], cost, { evaluations: 60 });
-  const b = refinePatch([start], cost, { evaluations: 60 });
+  const keys = new Set<string>();
+  const b = refinePatch([start], (p) => (keys.add(p.join(',')), cost(p)), { evaluations: 60 });
   assert.deepEqual(a, b);
+  assert.equal(keys.size, 60, 'no vector is rendered twice');
   assert.equal(a.evaluations, 60);
   assert.throws(() => refinePatch([], cost, { evaluations: 5 }), /starting point/);
   assert.throws(() => refinePatch([start.slice(1)], cost, { evaluations: 5 }), /14 parameters/);
@@ -72,4 +74,18 @@ test('on a note rendered from a known patch, the search finds its carrier again 
   assert.ok(Math.abs(refineCost(r.distances.cnn_refined, r.distances.pitched) - r.refined.cost) < 1e-12);
   assert.ok(Math.abs(refineCost(r.distances.cnn, r.distances.pitched) - r.refined.startCost) < 1e-12);
   assert.ok(r.distances.cnn_refined.logmel < 0.5 * r.distances.cnn.logmel, `log-mel ${r.distances.cnn_refined.logmel} vs ${r.distances.cnn.logmel}`);
+});
+
+test('a silent note is not searched and does not stop the evaluation', () => {
+  const synth = DEFAULT_DATASET_CONFIG;
+  let renders = 0;
+  const evaluate = makeNoteEvaluator(synth);
+  const r = evaluate({ index: 0, pitch: 60, audio: new Float32Array(64000), snapped: {}, refine: { starts: [start, target], evaluations: 50 } });
+  assert.ok(r.refined && r.distances.cnn_refined);
+  assert.deepEqual(r.refined.params, start);
+  assert.equal(r.refined.evaluations, 1);
+  // NaN costs count as worse than anything: the first start stays.
+  const n = refinePatch([start, target], () => (renders++, NaN), { evaluations: 10 });
+  assert.deepEqual(n.params, start);
+  assert.ok(renders <= 10);
 });

@@ -30,7 +30,8 @@ export interface EvaluateOptions {
   readonly pitchCarrier?: boolean;
   /**
    * Renders per note for `cnn_refined` (ours): a search by re-rendering from the CNN's patch and
-   * from the same patch at the note's metadata pitch. 0 or absent: off.
+   * from the same patch with its carrier at the note's metadata pitch and an octave either side.
+   * 0 or absent: off.
    */
   readonly refineEvaluations?: number;
   /** Worker threads for rendering and distances, ≥ 1. */
@@ -114,14 +115,22 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
     await inflight;
     inflight = (async () => {
       const byIndex = new Map<number, NoteEvalResult>();
-      await pool.run(tasks, 4, (r) => {
-        byIndex.set(r.index, r);
-        done++;
-        opts.onProgress?.(done, reader.count);
-      });
+      // Ctrl-C stops handing out notes (with --refine a chunk is minutes of work); the notes
+      // already measured are kept.
+      await pool.run(
+        tasks,
+        4,
+        (r) => {
+          byIndex.set(r.index, r);
+          done++;
+          opts.onProgress?.(done, reader.count);
+        },
+        opts.signal,
+      );
       // Results in stream order (note_str order), whatever order the workers finished in.
       pending.forEach((p, index) => {
         const r = byIndex.get(index);
+        if (!r && opts.signal?.aborted) return;
         if (!r) throw new Error(`internal: no result for note ${p.meta.note_str}`);
         if (r.refined) {
           // A search result, not a model output: both columns hold the patch it found.
@@ -152,6 +161,8 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
     }
     if (!interrupted) await flush();
     await inflight;
+    // An interrupt during the last chunk leaves its unmeasured notes out: say so.
+    if (opts.signal?.aborted) interrupted = true;
   } finally {
     await pool.close();
   }

@@ -7,7 +7,8 @@
  * ratios step through the musical set R, linear ones by a fraction of their range; a sweep over
  * all parameters that finds nothing better halves the steps.
  */
-import { PARAM_COUNT, PARAM_SPECS, RATIO_SET } from '../synth/params.ts';
+import { clipToSpec, PARAM_COUNT, PARAM_SPECS, RATIO_SET } from '../synth/params.ts';
+import { snapRatio } from '../synth/snap.ts';
 
 /** How far the search may go. */
 export interface RefineOptions {
@@ -32,11 +33,6 @@ export interface RefineResult {
   readonly evaluations: number;
 }
 
-function clip(j: number, v: number): number {
-  const s = PARAM_SPECS[j];
-  return Math.min(s.max, Math.max(s.min, v));
-}
-
 /** Parameter `j` moved one step in direction `dir` (±1) at step level `level`; null if it cannot move. */
 function moved(params: readonly number[], j: number, dir: 1 | -1, level: number, logStepCents: number, linStepFraction: number): number[] | null {
   const s = PARAM_SPECS[j];
@@ -44,14 +40,13 @@ function moved(params: readonly number[], j: number, dir: 1 | -1, level: number,
   let next: number;
   if (s.name.startsWith('ratio_')) {
     // Ratios live in R (spec §4): step to the neighbouring member, whatever the level.
-    const k = RATIO_SET.indexOf(v);
-    const to = (k < 0 ? RATIO_SET.findIndex((r) => r >= v) : k) + dir;
+    const to = RATIO_SET.indexOf(snapRatio(v)) + dir;
     if (to < 0 || to >= RATIO_SET.length) return null;
     next = RATIO_SET[to];
   } else if (s.scale === 'log') {
-    next = clip(j, v * 2 ** ((dir * logStepCents) / 1200 / 2 ** level));
+    next = clipToSpec(s, v * 2 ** ((dir * logStepCents) / 1200 / 2 ** level));
   } else {
-    next = clip(j, v + (dir * linStepFraction * (s.max - s.min)) / 2 ** level);
+    next = clipToSpec(s, v + (dir * linStepFraction * (s.max - s.min)) / 2 ** level);
   }
   if (next === v) return null;
   const out = params.slice();
@@ -63,7 +58,9 @@ function moved(params: readonly number[], j: number, dir: 1 | -1, level: number,
  * Minimises `cost` from the best of `starts`.
  *
  * @param starts candidate starting points (15-vectors, in range, ratios in R), at least one
- * @param cost smaller is better; called once per evaluation, never twice on the same vector in a row
+ * @param cost smaller is better; NaN counts as worse than anything. Called at most once per
+ *   distinct vector: a point met again (a later sweep retrying a move that failed) is looked up,
+ *   not re-rendered, and does not count against the budget.
  */
 export function refinePatch(starts: readonly (readonly number[])[], cost: (params: readonly number[]) => number, options: RefineOptions): RefineResult {
   if (starts.length === 0) throw new Error('refinePatch needs a starting point');
@@ -71,14 +68,26 @@ export function refinePatch(starts: readonly (readonly number[])[], cost: (param
   const logStepCents = options.logStepCents ?? 100;
   const linStepFraction = options.linStepFraction ?? 1 / 8;
   const halvings = options.halvings ?? 4;
+  for (const s of starts) if (s.length !== PARAM_COUNT) throw new Error(`refinePatch: a start has ${s.length} parameters, expected ${PARAM_COUNT}`);
   let evaluations = 0;
-  let best: number[] = [];
-  let bestCost = Infinity;
-  for (const s of starts) {
-    if (s.length !== PARAM_COUNT) throw new Error(`refinePatch: a start has ${s.length} parameters, expected ${PARAM_COUNT}`);
+  const seen = new Map<string, number>();
+  const measure = (p: readonly number[]): number => {
+    const key = p.join(',');
+    let c = seen.get(key);
+    if (c === undefined) {
+      c = cost(p);
+      if (Number.isNaN(c)) c = Infinity;
+      seen.set(key, c);
+      evaluations++;
+    }
+    return c;
+  };
+  // The first start is the answer until something beats it, even if every cost is infinite.
+  let best: number[] = starts[0].slice();
+  let bestCost = measure(best);
+  for (const s of starts.slice(1)) {
     if (evaluations >= options.evaluations) break;
-    const c = cost(s);
-    evaluations++;
+    const c = measure(s);
     if (c < bestCost) {
       bestCost = c;
       best = s.slice();
@@ -89,22 +98,17 @@ export function refinePatch(starts: readonly (readonly number[])[], cost: (param
   while (evaluations < options.evaluations && level <= halvings) {
     let improved = false;
     for (let j = 0; j < PARAM_COUNT && evaluations < options.evaluations; j++) {
-      let movedUp = false;
       for (const dir of [1, -1] as const) {
-        // Having gone up, going down would only revisit worse points.
-        if (dir === -1 && movedUp) break;
         // Keep going in a direction while it pays.
         for (;;) {
           if (evaluations >= options.evaluations) break;
           const cand = moved(best, j, dir, level, logStepCents, linStepFraction);
           if (!cand) break;
-          const c = cost(cand);
-          evaluations++;
+          const c = measure(cand);
           if (!(c < bestCost)) break;
           best = cand;
           bestCost = c;
           improved = true;
-          if (dir === 1) movedUp = true;
         }
       }
     }

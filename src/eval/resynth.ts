@@ -76,22 +76,13 @@ export function makeNoteEvaluator(synth: DatasetConfig): (task: NoteEvalTask) =>
     const pitched = toDistanceSet(calc.compare(ref, pitchedSineBaseline(ref.signal, task.pitch, synth.sampleRate)));
     distances.pitched = pitched;
     if (!task.refine) return { index: task.index, distances };
-    let bestDistances: DistanceSet | null = null;
-    let bestCost = Infinity;
-    const refined = refinePatch(
-      task.refine.starts,
-      (params) => {
-        const d = toDistanceSet(calc.compare(ref, renderSnapped(synth, params, scratch)));
-        const c = refineCost(d, pitched);
-        if (c < bestCost) {
-          bestCost = c;
-          bestDistances = d;
-        }
-        return c;
-      },
-      { evaluations: task.refine.evaluations },
-    );
-    distances.cnn_refined = bestDistances ?? undefined;
+    // A silent note has a silent pitched baseline: the relative cost is undefined, so no search.
+    const measurable = pitched.fft > 0 && pitched.stft > 0 && pitched.logmel > 0;
+    const refined = refinePatch(task.refine.starts, (params) => refineCost(toDistanceSet(calc.compare(ref, renderSnapped(synth, params, scratch))), pitched), {
+      evaluations: measurable ? task.refine.evaluations : 1,
+    });
+    // One render more, to report the distances of the patch kept (cheaper than keeping every candidate's).
+    distances.cnn_refined = toDistanceSet(calc.compare(ref, renderSnapped(synth, refined.params, scratch)));
     return { index: task.index, distances, refined };
   };
 }

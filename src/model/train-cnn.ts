@@ -190,8 +190,10 @@ function historyCsv(history: readonly EpochRecord[]): string {
 
 /**
  * The bins head's loss: binary cross-entropy summed over the bins and divided by 15, so that each
- * bin's logit gets the gradient (p − t)/15, the scale one regression output gets from the mean
- * squared error over 15 (tfjs-layers ignores `lossWeights`, hence a custom loss).
+ * bin's logit gets the gradient (p − t)/15, of the order of what one regression output gets from
+ * the mean squared error over 15 (2(z − y)/15). tfjs-layers ignores `lossWeights`, hence a custom
+ * loss. The regression outputs keep their MSE, the carrier's column included (unused when
+ * predicting): the first bins run was trained so, and excluding it is an experiment still to run.
  */
 function carrierBinsLoss(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.metrics.binaryCrossentropy(yTrue, yPred).mul(yTrue.shape[yTrue.rank - 1] / PARAM_COUNT));

@@ -81,7 +81,7 @@ function describeSetup(outDir: string): string {
 export function writeTrainingReport(outDir: string, metrics: TestMetrics): string {
   const h = readHistory(outDir);
   const xy = (k: string): [number, number][] => h.epoch.map((e, i) => [e, h[k][i]]);
-  const loss = lineChart('Loss per epoch', 'epoch', 'z-scored MSE (train: + L2 penalty)', [
+  const loss = lineChart('Loss per epoch', 'epoch', 'z-scored MSE (train: the objective, + L2; + carrier-bins BCE with a bins head)', [
     { name: 'train', color: '#1f77b4', points: xy('loss') },
     { name: 'validation', color: '#ff7f0e', points: xy('val_loss') },
   ]);
