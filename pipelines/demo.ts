@@ -20,7 +20,8 @@ export async function demoMain(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(
       'npm run demo\n\nThe whole chain on a small default: gen-dataset (160 patches) → train-cnn (3 epochs) →\n' +
-        'eval-nsynth on test/fixtures/nsynth-mini (11 real-instrument notes, one per family).\n' +
+        'eval-nsynth on test/fixtures/nsynth-mini (11 real-instrument notes, one per family), with the\n' +
+        'search after the CNN (--refine 100) beside it.\n' +
         'Outputs: datasets/demo, models/demo, reports/demo (open reports/demo/index.html).\n',
     );
     return 0;
@@ -39,8 +40,8 @@ export async function demoMain(argv: readonly string[]): Promise<number> {
   const t0 = performance.now();
   await step('1/3 gen-dataset: 160 random paper-3s2p patches', () => genDatasetMain(['--count', '160', '--seed', '0', '--out', data]));
   await step('2/3 train-cnn: the paper\'s CNN, 3 epochs (a smoke-scale training)', () => trainCnnMain(['--data', data, '--out', model, '--epochs', '3', '--batch', '16']));
-  await step('3/3 eval-nsynth: 11 real-instrument notes, one per family', () =>
-    evalNsynthMain(['--nsynth', path.join('test', 'fixtures', 'nsynth-mini'), '--model', model, '--out', report]),
+  await step('3/3 eval-nsynth: 11 real-instrument notes, one per family, with 100 renders of search per note', () =>
+    evalNsynthMain(['--nsynth', path.join('test', 'fixtures', 'nsynth-mini'), '--model', model, '--out', report, '--refine', '100']),
   );
   process.stdout.write(
     `\ndemo: done in ${((performance.now() - t0) / 1000).toFixed(0)} s. Open ${path.join(report, 'index.html')} (offline HTML: tables, charts, spectrograms, audio);\n` +
