@@ -46,6 +46,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       workers: { type: 'number', default: defaultWorkerCount(), describe: 'worker threads for rendering and distances' },
       backend: { type: 'string', default: 'auto', choices: [...BACKEND_CHOICES], describe: 'tfjs backend for the CNN' },
       threads: { type: 'number', default: 1, describe: 'wasm threads for the CNN (1: the worker threads use the other cores; idle XNNPACK threads spin and would steal them)' },
+      'spectral-carrier': { type: 'boolean', default: true, describe: "take the carrier from the model's spectral carrier net (<model>/carrier/, from train-carrier) when it has one; --no-spectral-carrier: the CNN's own" },
       'pitch-carrier': { type: 'boolean', default: false, describe: "also render the CNN's patch with its carrier at the note's metadata pitch (system cnn_pitch, ours): how much of the CNN's distance is pitch" },
       refine: { type: 'number', default: 0, describe: "renders per note for a search from the CNN's patch towards a closer one (system cnn_refined, ours; e.g. 300); 0: off" },
       'write-audio': { type: 'boolean', default: false, describe: 'also write every resynthesized note to <out>/audio/<note_str>.<system>.wav (cnn; cnn_pitch, cnn_refined, ddx7 when asked for)' },
@@ -77,7 +78,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     throw new UserError((e as Error).message);
   }
   const backend = await initBackend({ backend: args.backend as BackendChoice, threads: args.threads });
-  const cnn = await loadCnn(modelDir).catch((e: unknown) => {
+  const cnn = await loadCnn(modelDir, { spectralCarrier: args['spectral-carrier'] }).catch((e: unknown) => {
     throw new UserError((e as Error).message);
   });
   const ddx7 = args.ddx7 === undefined ? null : (() => {
@@ -89,7 +90,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
   })();
   const outDir = path.resolve(args.out ?? path.join('reports', `${path.basename(modelDir)}_on_${path.basename(nsynthPath).replace(/\.tfrecord$/, '')}`));
   mkdirSync(outDir, { recursive: true });
-  if (!args.quiet) process.stderr.write(`eval-nsynth: model ${path.relative(process.cwd(), modelDir)} (${cnn.synth.algorithm}); ${describeBackend(backend)}; ${args.workers} workers\n`);
+  if (!args.quiet) process.stderr.write(`eval-nsynth: model ${path.relative(process.cwd(), modelDir)} (${cnn.synth.algorithm}${cnn.carrier ? ', carrier from its spectral carrier net' : ''}); ${describeBackend(backend)}; ${args.workers} workers\n`);
 
   const interrupt = onInterrupt('eval-nsynth', "stopping after the notes in flight; a report of what is done will be written");
   let bar: Progress | null = null;
@@ -141,6 +142,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
           ['model', path.relative(process.cwd(), modelDir)],
           ...(ddx7 ? ([['DDX7 model', `${path.relative(process.cwd(), path.resolve(args.ddx7 as string))} (patch ${ddx7.file.config.patch})`]] as [string, string][]) : []),
           ['synth', `${cnn.synth.algorithm}, ${cnn.synth.sampleRate} Hz`],
+          ['carrier predicted by', cnn.carrier ? 'the spectral carrier net (<model>/carrier/, ours)' : 'the CNN'],
           ['CNN carrier vs the notes’ pitch', `median |error| ${carrierCents} cents (notes.csv: cnn_carrier_cents_from_pitch)`],
           ['notes', `${path.relative(process.cwd(), nsynthPath)} (${out.form}); ${out.results.length} evaluated, ${out.skipped.length} skipped${out.interrupted ? ', interrupted' : ''}`],
           ['backend', describeBackend(backend)],

@@ -12,6 +12,8 @@ import { causalConv1d } from '../src/model/conv-grads.ts';
 import { assertTfjsVersion } from '../src/model/wasm-kernels.ts';
 import { buildPaperCnn } from '../src/model/cnn.ts';
 import { buildTcn } from '../src/model/tcn.ts';
+import { buildCarrierNet, DEFAULT_CARRIER_NET_CONFIG } from '../src/model/carrier-net.ts';
+import { DEFAULT_LOG_SPECTRUM } from '../src/features/log-spectrum.ts';
 import { expectClose } from './helpers.ts';
 
 const rng = seedrandom('fmmatch-model-backend');
@@ -341,6 +343,11 @@ describe('whole-model gradients, wasm vs cpu', () => {
       [2, 16800, 1],
       [2, 15],
     );
+  });
+
+  test('spectral carrier net (4 channels, dilations 1…256 with same padding, 200 bins, batch 2)', async () => {
+    const config = { ...DEFAULT_CARRIER_NET_CONFIG, channels: 4, seed: 3, spectrum: { ...DEFAULT_LOG_SPECTRUM, count: 200 } };
+    await checkModel(() => buildCarrierNet(config, 'tanh'), [2, 200, 1], [2, 200]);
   });
 
   test('TCN (16 channels, dilations 1…16, batch 2, 64 steps)', async () => {

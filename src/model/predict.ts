@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { DatasetConfig } from '../dataset/config.ts';
 import { checkNormalization, type TargetNormalization } from '../dataset/targets.ts';
 import { PARAM_COUNT, PARAM_SPECS } from '../synth/params.ts';
+import { type CarrierPredictor, hasCarrierNet, loadCarrierNet, predictCarrierHz } from './carrier-net.ts';
 import { fileLoadHandler } from './io.ts';
 import { predictPrepared, prepareInput, TRAIN_FILES } from './train-cnn.ts';
 
@@ -20,10 +21,18 @@ export interface CnnPredictor {
   readonly synth: DatasetConfig;
   /** Samples per input note. */
   readonly inputLength: number;
+  /** The spectral carrier net (`<dir>/carrier/`, ours) whose carrier replaces the CNN's, or null. */
+  readonly carrier: CarrierPredictor | null;
+}
+
+/** Options of {@link loadCnn}. */
+export interface LoadCnnOptions {
+  /** Use `<dir>/carrier/` when it exists (default true); false: the CNN's own carrier. */
+  readonly spectralCarrier?: boolean;
 }
 
 /** Loads a `train-cnn` output folder. Throws an Error naming the file and the problem. */
-export async function loadCnn(dir: string): Promise<CnnPredictor> {
+export async function loadCnn(dir: string, options: LoadCnnOptions = {}): Promise<CnnPredictor> {
   const cfgPath = path.join(dir, TRAIN_FILES.config);
   if (!existsSync(cfgPath)) throw new Error(`${cfgPath}: missing (not a train-cnn output folder?)`);
   const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as { dataset?: { config?: DatasetConfig }; paramSpec?: { name: string }[] };
@@ -41,11 +50,16 @@ export async function loadCnn(dir: string): Promise<CnnPredictor> {
   if (outShape[outShape.length - 1] !== PARAM_COUNT) throw new Error(`${dir}: the model outputs ${outShape[outShape.length - 1]} values, expected ${PARAM_COUNT}`);
   const bins = norm.carrierBins;
   if (bins && model.outputs[1]?.shape[1] !== bins.count) throw new Error(`${dir}: targets.json names ${bins.count} carrier bins but the model has no such output`);
-  return { dir, model, norm, synth, inputLength: shape[1] as number };
+  const carrier = (options.spectralCarrier ?? true) && hasCarrierNet(dir) ? await loadCarrierNet(dir) : null;
+  if (carrier && carrier.config.spectrum.sampleRate !== synth.sampleRate) {
+    throw new Error(`${carrier.dir}: the carrier net takes ${carrier.config.spectrum.sampleRate} Hz notes, the CNN ${synth.sampleRate} Hz`);
+  }
+  return { dir, model, norm, synth, inputLength: shape[1] as number, carrier };
 }
 
 /**
- * Predicts parameters (original units, not snapped) for notes, in batches.
+ * Predicts parameters (original units, not snapped) for notes, in batches; with a carrier net, the
+ * carrier is its.
  *
  * @param notes 16 kHz audio, each of `predictor.inputLength` samples.
  * @returns one 15-vector per note, PARAM_SPECS order.
@@ -60,7 +74,9 @@ export function predictParams(predictor: CnnPredictor, notes: readonly Float32Ar
       if (a.length !== L) throw new Error(`a note has ${a.length} samples; the model takes ${L}`);
       prepareInput(a, x, b * L);
     });
-    out.push(...predictPrepared(predictor.model, predictor.norm, x, batch.length, L));
+    const params = predictPrepared(predictor.model, predictor.norm, x, batch.length, L);
+    if (predictor.carrier) predictCarrierHz(predictor.carrier, batch).forEach((hz, b) => (params[b][0] = hz));
+    out.push(...params);
   }
   return out;
 }

@@ -433,15 +433,31 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
+/** Options of {@link evaluateTestSplit}. */
+export interface TestSplitOptions {
+  /**
+   * Replaces the CNN's carrier (e.g. by the spectral carrier net): Hz per note, given the notes'
+   * audio as the CNN sees it (peak-normalised).
+   */
+  readonly carrier?: (notes: Float32Array[]) => number[];
+  /** Where to write the CSV. Default: `outDir/test-metrics.csv`. */
+  readonly outFile?: string;
+}
+
 /** Runs the best model on the test split and writes test-metrics.csv. */
-export async function evaluateTestSplit(index: DatasetIndex, outDir: string, batchSize: number): Promise<TestMetrics> {
-  const split = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.split), 'utf8')).rows as Split;
+export async function evaluateTestSplit(index: DatasetIndex, outDir: string, batchSize: number, options: TestSplitOptions = {}): Promise<TestMetrics> {
+  const split = readSplit(outDir);
   const norm = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.targets), 'utf8')) as TargetNormalization;
   const model = await tf.loadLayersModel(fileLoadHandler(outDir));
   const pairs: { truth: number[]; predicted: number[] }[] = [];
+  const L = index.samplesPerNote;
   for (const batch of batchesOf(split.test, batchSize)) {
     const { x } = await loadBatch(index, batch, norm);
-    const predicted = predictPrepared(model, norm, x, batch.length, index.samplesPerNote);
+    const predicted = predictPrepared(model, norm, x, batch.length, L);
+    if (options.carrier) {
+      const hz = options.carrier(batch.map((_, b) => x.subarray(b * L, (b + 1) * L)));
+      predicted.forEach((p, b) => (p[0] = hz[b]));
+    }
     batch.forEach((r, b) => pairs.push({ truth: Array.from(paramsOf(index, r)), predicted: predicted[b] }));
   }
   model.dispose();
@@ -472,8 +488,17 @@ export async function evaluateTestSplit(index: DatasetIndex, outDir: string, bat
   lines.push(`pooled,all,original units,${f(metrics.pooled.rmse)},${f(metrics.pooled.mse)},${f(metrics.pooled.mae)},,`);
   for (const p of perParam) lines.push(`parameter,${p.name},${p.unit},${f(p.rmse)},${f(p.mse)},${f(p.mae)},,`);
   lines.push(`carrier_cents,carrier_hz,cents,,,,${f(metrics.carrierCents.median)},${f(metrics.carrierCents.p90)}`);
-  writeFileSync(path.join(outDir, TRAIN_FILES.testMetrics), `${lines.join('\n')}\n`);
+  writeFileSync(options.outFile ?? path.join(outDir, TRAIN_FILES.testMetrics), `${lines.join('\n')}\n`);
   return metrics;
+}
+
+/** The split a train-cnn run saved (row indices into its dataset). */
+export function readSplit(outDir: string): Split {
+  const file = path.join(outDir, TRAIN_FILES.split);
+  if (!existsSync(file)) throw new TrainError(`${file}: missing (not a train-cnn output folder?)`);
+  const rows = (JSON.parse(readFileSync(file, 'utf8')) as { rows?: Split }).rows;
+  if (!rows || !Array.isArray(rows.train) || !Array.isArray(rows.validation) || !Array.isArray(rows.test)) throw new TrainError(`${file}: no train/validation/test rows`);
+  return rows;
 }
 
 /** Removes a checkpoint folder (after a finished run, on request). */

@@ -118,3 +118,46 @@ Carrier error: median ${metrics.carrierCents.median.toFixed(1)} cents, 90th perc
   writeFileSync(file, html);
   return file;
 }
+
+/**
+ * Writes `carrierDir/report.html` for a train-carrier run (ours): its learning curves, the
+ * validation carrier error per epoch, and the combined predictor's test errors (the CNN's other
+ * parameters, the carrier net's carrier), with the carrier's predicted-vs-true scatter.
+ * Returns its path.
+ */
+export function writeCarrierReport(carrierDir: string, metrics: TestMetrics): string {
+  const h = readHistory(carrierDir);
+  const xy = (k: string): [number, number][] => h.epoch.map((e, i) => [e, h[k][i]]);
+  const loss = lineChart('Cross-entropy per epoch', 'epoch', 'cross-entropy over the bins, nats', [
+    { name: 'train', color: '#1f77b4', points: xy('loss') },
+    { name: 'validation', color: '#ff7f0e', points: xy('val_loss') },
+  ]);
+  const cents = lineChart('Validation carrier error per epoch', 'epoch', 'median |error|, cents', [{ name: 'median', color: '#ff7f0e', points: xy('val_carrier_cents') }]);
+  const within = lineChart('Validation notes within 50 cents', 'epoch', '% of notes', [{ name: 'within 50 cents', color: '#2ca02c', points: xy('val_within_50').map(([e, v]) => [e, 100 * v]) }]);
+  const rows = metrics.perParam
+    .map((p) => `<tr><th scope="row">${esc(p.name)}</th><td>${esc(p.unit)}</td><td>${p.mae.toPrecision(4)}</td><td>${p.rmse.toPrecision(4)}</td><td>${p.mse.toPrecision(4)}</td></tr>`)
+    .join('');
+  const spec = PARAM_SPECS[0];
+  const carrierScatter = spec ? scatter('carrier_hz (carrier net)', spec.unit, metrics.pairs.map((p) => [p.truth[0], p.predicted[0]] as [number, number]), spec.min, spec.max, true, 360) : '';
+  const errs = metrics.pairs.map((p) => Math.abs(1200 * Math.log2(Math.max(p.predicted[0], 1e-3) / p.truth[0])));
+  const share = (c: number): string => ((100 * errs.filter((e) => e < c).length) / Math.max(errs.length, 1)).toFixed(1);
+  const best = h.val_loss.length ? Math.min(...h.val_loss) : NaN;
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fmmatch: carrier net training report</title>
+<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}th[scope=row]{text-align:left}caption{text-align:left;font-weight:bold;margin-bottom:4px}.grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}figcaption{text-align:center;font-size:12px}</style></head>
+<body><h1>Spectral carrier net: training report</h1>
+<p>${h.epoch.length} epochs; best validation cross-entropy ${best.toPrecision(4)}. Test split of the CNN: ${metrics.pairs.length} patches.</p>
+<p>Carrier error: <strong>median ${metrics.carrierCents.median.toFixed(1)} cents</strong>, 90th percentile ${metrics.carrierCents.p90.toFixed(0)} cents;
+${share(50)} % of notes within 50 cents, ${share(100)} % within 100 cents.
+With the CNN's other 14 parameters, pooled over the 15 in original units (the paper's Table 5: MAE 7.6973, RMSE 38.5391):
+<strong>MAE ${metrics.pooled.mae.toPrecision(5)}</strong>, RMSE ${metrics.pooled.rmse.toPrecision(5)}.</p>
+<h2>Learning curves</h2><div class="grid">${loss}${cents}${within}</div>
+<h2>Carrier, predicted vs true (test split)</h2><div class="grid">${carrierScatter}</div>
+<h2>Test errors per parameter (combined predictor)</h2>
+<table><caption>Errors on the test split, original units</caption><thead><tr><th scope="col">parameter</th><th scope="col">unit</th><th scope="col">MAE</th><th scope="col">RMSE</th><th scope="col">MSE</th></tr></thead><tbody>${rows}</tbody></table>
+</body></html>
+`;
+  const file = path.join(carrierDir, 'report.html');
+  writeFileSync(file, html);
+  return file;
+}

@@ -1,0 +1,419 @@
+/**
+ * The spectral carrier estimator (ours, `npm run train-carrier`): a small fully-convolutional net
+ * over the note's log-frequency spectrum (features/log-spectrum.ts) that says, bin by bin, where
+ * the carrier is. It is trained on the same dataset and split as a train-cnn model and saved inside
+ * that model's folder (`<model>/carrier/`), where `loadCnn` picks it up and uses its carrier in
+ * place of the CNN's.
+ *
+ * Why a second net: the paper's CNN regresses the carrier in hertz from raw audio and lands a
+ * median of ≈ 500 cents off (and a linear probe on its trunk does no better), while the carrier is
+ * the parameter that matters most for a resynthesis. On a log-frequency axis every partial of a
+ * patch moves with the carrier (see log-spectrum.ts), so a convolution there sees the same local
+ * sideband pattern whatever the carrier is; dilations 1 … 256 give it a view of ±5 octaves (the
+ * sidebands reach log2(1 + 8) ≈ 3.2 octaves above the carrier).
+ *
+ * ```
+ * spectrum [bins, 1]
+ * Conv1D(C, 3, same), ReLU
+ * 9 × residual: h + Conv1D(C, 3, same, dilation 2^i), ReLU     (i = 0 … 8)
+ * Conv1D(1, 1) → flatten → softmax over bins                  (output [bins])
+ * ```
+ * Trained with cross-entropy against a Gaussian bump (σ = 15 cents) around the true carrier; read
+ * out as the probability-weighted mean of ±3 bins around the most probable bin within the
+ * carrier's range.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { type DatasetIndex, loadAudio, paramsOf } from '../dataset/reader.ts';
+import { seededPermutation, type Split } from '../dataset/split.ts';
+import { checkLogSpectrumConfig, DEFAULT_LOG_SPECTRUM, type LogSpectrumConfig, LogSpectrumPlan, logSpectrumBinHz, logSpectrumBinOf } from '../features/log-spectrum.ts';
+import { PARAM_SPECS } from '../synth/params.ts';
+import { SaveableAdamax } from './adamax.ts';
+import type { BackendInfo } from './backend.ts';
+import { fileLoadHandler, fileSaveHandler, loadNamedTensors, saveNamedTensors } from './io.ts';
+
+/** What determines a carrier-net training run (saved in `carrier/config.json`; a resume must match). */
+export interface CarrierNetConfig {
+  /** Maximum epochs. */
+  readonly epochs: number;
+  /** Batch size. */
+  readonly batchSize: number;
+  /** Seed of the shuffles and initial weights (the split is the CNN's). */
+  readonly seed: number;
+  /** Adamax learning rate. */
+  readonly learningRate: number;
+  /** Early-stopping patience, epochs (on validation cross-entropy). */
+  readonly patience: number;
+  /** Channels of every hidden convolution. */
+  readonly channels: number;
+  /** Standard deviation of the target bump, cents. */
+  readonly sigmaCents: number;
+  /** The input spectrum's layout. */
+  readonly spectrum: LogSpectrumConfig;
+}
+
+export const DEFAULT_CARRIER_NET_CONFIG: CarrierNetConfig = Object.freeze({
+  epochs: 60,
+  batchSize: 32,
+  seed: 0,
+  learningRate: 0.002,
+  patience: 8,
+  channels: 32,
+  sigmaCents: 15,
+  spectrum: DEFAULT_LOG_SPECTRUM,
+});
+
+/** Dilations of the residual layers: receptive field ±(1 + 2·511) bins ≈ ±5 octaves at 10 cents. */
+const DILATIONS = [1, 2, 4, 8, 16, 32, 64, 128, 256] as const;
+
+/** The folder of a CNN model that holds its carrier net. */
+export const CARRIER_DIR = 'carrier';
+
+/** Files of the carrier folder. */
+export const CARRIER_FILES = {
+  config: 'config.json',
+  history: 'history.csv',
+  testMetrics: 'test-metrics.csv',
+  checkpoint: 'checkpoint',
+  state: 'state.json',
+  optimizer: 'optimizer',
+} as const;
+
+const carrierSpec = PARAM_SPECS[0];
+if (carrierSpec?.name !== 'carrier_hz') throw new Error('parameter table must start with carrier_hz');
+
+/** An error the user caused (no CNN folder, incompatible checkpoint): printed as one line. */
+export class CarrierNetError extends Error {}
+
+/**
+ * Builds the net for `config.spectrum.count` bins. Seeded initialisers: same seed, same weights.
+ *
+ * @param activation of the hidden convolutions; ReLU, or a smooth one for gradient checks.
+ */
+export function buildCarrierNet(config: CarrierNetConfig, activation: 'relu' | 'tanh' = 'relu'): tf.LayersModel {
+  const bins = config.spectrum.count;
+  let seed = config.seed;
+  const init = (): ReturnType<typeof tf.initializers.glorotUniform> => tf.initializers.glorotUniform({ seed: seed++ });
+  const input = tf.input({ shape: [bins, 1], name: 'log_spectrum' });
+  const conv = (name: string, filters: number, kernelSize: number, dilationRate: number, act: 'relu' | 'tanh' | 'linear', useBias = true): tf.layers.Layer =>
+    tf.layers.conv1d({ name, filters, kernelSize, dilationRate, padding: 'same', activation: act, useBias, kernelInitializer: init() });
+  let h = conv('stem', config.channels, 3, 1, activation).apply(input) as tf.SymbolicTensor;
+  for (const d of DILATIONS) {
+    const c = conv(`dilated${d}`, config.channels, 3, d, activation).apply(h) as tf.SymbolicTensor;
+    h = tf.layers.add({ name: `residual${d}` }).apply([h, c]) as tf.SymbolicTensor;
+  }
+  // No bias on the logits: the softmax ignores a constant added to every bin (its gradient is 0).
+  let o = conv('logits', 1, 1, 1, 'linear', false).apply(h) as tf.SymbolicTensor;
+  o = tf.layers.flatten({ name: 'flatten' }).apply(o) as tf.SymbolicTensor;
+  o = tf.layers.softmax({ name: 'carrier_probs' }).apply(o) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: o, name: 'carrier_net' });
+}
+
+/**
+ * Writes the training target for a carrier: a Gaussian bump over the spectrum's bins, summed to 1.
+ *
+ * @param hz carrier, Hz (> 0)
+ */
+export function encodeCarrierTarget(config: CarrierNetConfig, hz: number, out: Float32Array, offset = 0): void {
+  if (!(hz > 0)) throw new Error(`carrier frequency must be positive, got ${hz}`);
+  const { count, binCents } = config.spectrum;
+  const c = logSpectrumBinOf(config.spectrum, hz);
+  const s2 = 2 * config.sigmaCents * config.sigmaCents;
+  let sum = 0;
+  for (let k = 0; k < count; k++) {
+    const d = (k - c) * binCents;
+    const v = Math.exp(-(d * d) / s2);
+    out[offset + k] = v;
+    sum += v;
+  }
+  for (let k = 0; k < count; k++) out[offset + k] = (out[offset + k] as number) / sum;
+}
+
+/**
+ * Reads a carrier back from bin probabilities: the most probable bin whose centre lies in the
+ * carrier's range (20 … 6,000 Hz), refined by the probability-weighted mean of ±3 bins.
+ *
+ * @returns Hz
+ */
+export function decodeCarrier(spectrum: LogSpectrumConfig, probs: ArrayLike<number>, offset = 0): number {
+  const lo = Math.max(0, Math.ceil(logSpectrumBinOf(spectrum, carrierSpec.min)));
+  const hi = Math.min(spectrum.count - 1, Math.floor(logSpectrumBinOf(spectrum, carrierSpec.max)));
+  let best = lo;
+  for (let k = lo; k <= hi; k++) if ((probs[offset + k] as number) > (probs[offset + best] as number)) best = k;
+  let s = 0;
+  let w = 0;
+  for (let k = Math.max(0, best - 3); k <= Math.min(spectrum.count - 1, best + 3); k++) {
+    const p = probs[offset + k] as number;
+    s += p;
+    w += k * p;
+  }
+  return logSpectrumBinHz(spectrum, s > 0 ? w / s : best);
+}
+
+/** One row of carrier/history.csv. */
+export interface CarrierEpochRecord {
+  readonly epoch: number;
+  readonly loss: number;
+  readonly val_loss: number;
+  /** Median |carrier error| on the validation split, cents. */
+  readonly val_carrier_cents: number;
+  /** Share of validation notes within 50 cents, 0 … 1. */
+  readonly val_within_50: number;
+  readonly seconds: number;
+  readonly samples_per_sec: number;
+}
+
+interface CarrierState {
+  readonly config: CarrierNetConfig;
+  readonly datasetHash: string;
+  readonly epochsDone: number;
+  readonly bestValLoss: number;
+  readonly bestEpoch: number;
+  readonly history: CarrierEpochRecord[];
+  readonly stopped: 'running' | 'early-stopping' | 'max-epochs';
+}
+
+/** Progress callbacks and the interrupt signal. */
+export interface CarrierTrainHooks {
+  onFeatures?: (done: number, total: number) => void;
+  onBatch?: (epoch: number, batch: number, batches: number, loss: number, samplesPerSec: number) => void;
+  onEpoch?: (record: CarrierEpochRecord, best: boolean) => void;
+  signal?: AbortSignal;
+}
+
+export interface CarrierTrainSummary {
+  readonly dir: string;
+  readonly epochsDone: number;
+  readonly bestEpoch: number;
+  readonly bestValLoss: number;
+  readonly stopped: CarrierState['stopped'] | 'interrupted';
+  readonly seconds: number;
+  readonly featureSeconds: number;
+}
+
+/** |1200·log2(a / b)|, cents. */
+function centsBetween(a: number, b: number): number {
+  return Math.abs(1200 * Math.log2(Math.max(a, 1e-3) / b));
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = (s.length - 1) / 2;
+  return ((s[Math.floor(m)] as number) + (s[Math.ceil(m)] as number)) / 2;
+}
+
+function writeJson(file: string, value: unknown): void {
+  // rename is atomic: an interrupted write never leaves half a state file.
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+}
+
+function historyCsv(history: readonly CarrierEpochRecord[]): string {
+  const cols = ['epoch', 'loss', 'val_loss', 'val_carrier_cents', 'val_within_50', 'seconds', 'samples_per_sec'] as const;
+  return `${cols.join(',')}\n${history.map((h) => cols.map((c) => (c === 'epoch' ? String(h[c]) : h[c].toPrecision(6))).join(',')).join('\n')}\n`;
+}
+
+function sameConfig(a: CarrierNetConfig, b: CarrierNetConfig): boolean {
+  const strip = (c: CarrierNetConfig): string => JSON.stringify({ ...c, epochs: 0 });
+  return strip(a) === strip(b);
+}
+
+/**
+ * Computes the log spectra of dataset rows, [rows.length × bins] flattened. Memory: 4 bytes per
+ * bin per note (4.3 kB at the default layout: 22 MB for 5,000 notes, 217 MB for 50,000).
+ */
+export async function spectraOfRows(index: DatasetIndex, rows: readonly number[], spectrum: LogSpectrumConfig, onProgress?: (done: number, total: number) => void): Promise<Float32Array> {
+  const plan = new LogSpectrumPlan(spectrum);
+  const out = new Float32Array(rows.length * spectrum.count);
+  for (let i = 0; i < rows.length; i++) {
+    plan.compute(await loadAudio(index, rows[i] as number), out, i * spectrum.count);
+    if (i % 50 === 49 || i === rows.length - 1) onProgress?.(i + 1, rows.length);
+  }
+  return out;
+}
+
+/** Runs the net on spectra [n × bins] and decodes one carrier (Hz) per note. */
+export function predictCarrierFromSpectra(model: tf.LayersModel, spectrum: LogSpectrumConfig, x: Float32Array, n: number, batchSize = 64): number[] {
+  const bins = spectrum.count;
+  const out: number[] = [];
+  for (let s = 0; s < n; s += batchSize) {
+    const m = Math.min(batchSize, n - s);
+    const p = tf.tidy(() => (model.predict(tf.tensor3d(x.subarray(s * bins, (s + m) * bins), [m, bins, 1])) as tf.Tensor).dataSync() as Float32Array);
+    for (let b = 0; b < m; b++) out.push(decodeCarrier(spectrum, p, b * bins));
+  }
+  return out;
+}
+
+/** Cross-entropy (mean over notes) and carrier errors of the net on rows whose spectra are in `x`. */
+function evaluate(model: tf.LayersModel, config: CarrierNetConfig, x: Float32Array, carriers: readonly number[]): { loss: number; cents: number[] } {
+  const bins = config.spectrum.count;
+  const n = carriers.length;
+  let loss = 0;
+  const cents: number[] = [];
+  const y = new Float32Array(bins);
+  for (let s = 0; s < n; s += config.batchSize) {
+    const m = Math.min(config.batchSize, n - s);
+    const p = tf.tidy(() => (model.predict(tf.tensor3d(x.subarray(s * bins, (s + m) * bins), [m, bins, 1])) as tf.Tensor).dataSync() as Float32Array);
+    for (let b = 0; b < m; b++) {
+      const hz = carriers[s + b] as number;
+      encodeCarrierTarget(config, hz, y);
+      for (let k = 0; k < bins; k++) loss -= (y[k] as number) * Math.log(Math.max(p[b * bins + k] as number, 1e-7));
+      cents.push(centsBetween(decodeCarrier(config.spectrum, p, b * bins), hz));
+    }
+  }
+  return { loss: loss / n, cents };
+}
+
+/**
+ * Trains (or resumes) the carrier net of the CNN model in `cnnDir` on that model's training split,
+ * early-stopping on its validation split; the best net is always in `cnnDir/carrier/`.
+ */
+export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split: Split, config: CarrierNetConfig, backend: BackendInfo, resume: boolean, hooks: CarrierTrainHooks = {}): Promise<CarrierTrainSummary> {
+  const t0 = performance.now();
+  checkLogSpectrumConfig(config.spectrum);
+  const dir = path.join(cnnDir, CARRIER_DIR);
+  const ckptDir = path.join(dir, CARRIER_FILES.checkpoint);
+  const statePath = path.join(ckptDir, CARRIER_FILES.state);
+  let state: CarrierState;
+  let model: tf.LayersModel;
+  const optimizer = new SaveableAdamax(config.learningRate);
+  if (resume) {
+    if (!existsSync(statePath)) throw new CarrierNetError(`${dir}: no carrier checkpoint to resume (${statePath} missing)`);
+    state = JSON.parse(readFileSync(statePath, 'utf8')) as CarrierState;
+    if (!sameConfig(state.config, config)) throw new CarrierNetError(`${dir}: the checkpoint was made with other options (${JSON.stringify({ ...state.config, spectrum: undefined })}); resume with the same options`);
+    if (state.datasetHash !== index.contentHash) throw new CarrierNetError(`${dir}: the checkpoint was trained on another dataset (${state.datasetHash}, this one is ${index.contentHash})`);
+    if (state.stopped === 'max-epochs' && config.epochs > state.epochsDone) state = { ...state, stopped: 'running' };
+    state = { ...state, config };
+    model = await tf.loadLayersModel(fileLoadHandler(ckptDir));
+    model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+    await optimizer.setWeights(loadNamedTensors(path.join(ckptDir, CARRIER_FILES.optimizer)));
+  } else {
+    if (existsSync(statePath)) throw new CarrierNetError(`${dir} already holds a carrier training run; use --resume to continue it`);
+    mkdirSync(ckptDir, { recursive: true });
+    writeJson(path.join(dir, CARRIER_FILES.config), { format: 'fmmatch-carrier-net', config, dataset: { dir: index.dir, contentHash: index.contentHash }, backend });
+    model = buildCarrierNet(config);
+    model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+    state = { config, datasetHash: index.contentHash, epochsDone: 0, bestValLoss: Infinity, bestEpoch: 0, history: [], stopped: 'running' };
+  }
+
+  const bins = config.spectrum.count;
+  const tf0 = performance.now();
+  const trainRows = split.train;
+  const both = [...trainRows, ...split.validation];
+  const all = await spectraOfRows(index, both, config.spectrum, hooks.onFeatures);
+  const featureSeconds = (performance.now() - tf0) / 1000;
+  const xTrain = all.subarray(0, trainRows.length * bins);
+  const xVal = all.subarray(trainRows.length * bins);
+  const carrierOf = (r: number): number => paramsOf(index, r)[0] as number;
+  const valCarriers = split.validation.map(carrierOf);
+
+  let stopped: CarrierTrainSummary['stopped'] = state.stopped;
+  const xb = new Float32Array(config.batchSize * bins);
+  const yb = new Float32Array(config.batchSize * bins);
+  for (let epoch = state.epochsDone + 1; stopped === 'running' && epoch <= config.epochs; epoch++) {
+    const te = performance.now();
+    const order = seededPermutation(trainRows.length, `fmmatch/carrier-epoch/${config.seed}/${epoch}`);
+    const batches = Math.ceil(order.length / config.batchSize);
+    let sumLoss = 0;
+    let seen = 0;
+    let aborted = false;
+    for (let b = 0; b < batches; b++) {
+      const idx = order.slice(b * config.batchSize, (b + 1) * config.batchSize);
+      idx.forEach((i, j) => {
+        xb.set(xTrain.subarray(i * bins, (i + 1) * bins), j * bins);
+        encodeCarrierTarget(config, carrierOf(trainRows[i] as number), yb, j * bins);
+      });
+      const n = idx.length;
+      const xt = tf.tensor3d(xb.subarray(0, n * bins), [n, bins, 1]);
+      const yt = tf.tensor2d(yb.subarray(0, n * bins), [n, bins]);
+      const loss = (await model.trainOnBatch(xt, yt)) as number;
+      xt.dispose();
+      yt.dispose();
+      if (!Number.isFinite(loss)) throw new CarrierNetError(`carrier training diverged at epoch ${epoch}, batch ${b + 1}; try a lower --lr`);
+      sumLoss += loss * n;
+      seen += n;
+      hooks.onBatch?.(epoch, b + 1, batches, sumLoss / seen, seen / ((performance.now() - te) / 1000));
+      if (hooks.signal?.aborted) {
+        aborted = true;
+        break;
+      }
+    }
+    if (aborted) {
+      stopped = 'interrupted';
+      break;
+    }
+    const trainSec = (performance.now() - te) / 1000;
+    const val = evaluate(model, config, xVal, valCarriers);
+    const record: CarrierEpochRecord = {
+      epoch,
+      loss: sumLoss / seen,
+      val_loss: val.loss,
+      val_carrier_cents: median(val.cents),
+      val_within_50: val.cents.filter((c) => c < 50).length / val.cents.length,
+      seconds: (performance.now() - te) / 1000,
+      samples_per_sec: seen / trainSec,
+    };
+    const best = val.loss < state.bestValLoss;
+    let { bestEpoch, bestValLoss } = state;
+    if (best) {
+      bestEpoch = epoch;
+      bestValLoss = val.loss;
+      await model.save(fileSaveHandler(dir));
+    }
+    let next: CarrierState['stopped'] = 'running';
+    if (epoch - bestEpoch >= config.patience) next = 'early-stopping';
+    else if (epoch >= config.epochs) next = 'max-epochs';
+    await model.save(fileSaveHandler(ckptDir));
+    await saveNamedTensors(path.join(ckptDir, CARRIER_FILES.optimizer), await optimizer.getWeights());
+    const history = [...state.history, record];
+    state = { ...state, epochsDone: epoch, bestEpoch, bestValLoss, history, stopped: next };
+    writeJson(statePath, state);
+    writeFileSync(path.join(dir, CARRIER_FILES.history), historyCsv(history));
+    hooks.onEpoch?.(record, best);
+    stopped = next;
+  }
+  if (stopped === 'running') stopped = 'max-epochs';
+  model.dispose();
+  return { dir, epochsDone: state.epochsDone, bestEpoch: state.bestEpoch, bestValLoss: state.bestValLoss, stopped, seconds: (performance.now() - t0) / 1000, featureSeconds };
+}
+
+/** A loaded carrier net. */
+export interface CarrierPredictor {
+  readonly dir: string;
+  readonly model: tf.LayersModel;
+  readonly config: CarrierNetConfig;
+}
+
+/** True when `cnnDir` holds a trained carrier net. */
+export function hasCarrierNet(cnnDir: string): boolean {
+  return existsSync(path.join(cnnDir, CARRIER_DIR, 'model.json'));
+}
+
+/** Loads `cnnDir/carrier/`. Throws an Error naming the file and the problem. */
+export async function loadCarrierNet(cnnDir: string): Promise<CarrierPredictor> {
+  const dir = path.join(cnnDir, CARRIER_DIR);
+  const cfgPath = path.join(dir, CARRIER_FILES.config);
+  if (!existsSync(cfgPath)) throw new Error(`${cfgPath}: missing (not a train-carrier output folder?)`);
+  const saved = JSON.parse(readFileSync(cfgPath, 'utf8')) as { format?: string; config?: CarrierNetConfig };
+  if (saved.format !== 'fmmatch-carrier-net' || !saved.config) throw new Error(`${cfgPath}: not a carrier-net config`);
+  checkLogSpectrumConfig(saved.config.spectrum);
+  const model = await tf.loadLayersModel(fileLoadHandler(dir));
+  const inShape = model.inputs[0]?.shape;
+  if (inShape?.[1] !== saved.config.spectrum.count) throw new Error(`${dir}: the net takes ${inShape?.[1]} bins but config.json names ${saved.config.spectrum.count}`);
+  return { dir, model, config: saved.config };
+}
+
+/**
+ * Carrier (Hz) of each note by the carrier net.
+ *
+ * @param notes audio at the spectrum's sample rate, each ≤ its FFT size; any level.
+ */
+export function predictCarrierHz(predictor: CarrierPredictor, notes: readonly Float32Array[]): number[] {
+  const { spectrum } = predictor.config;
+  const plan = new LogSpectrumPlan(spectrum);
+  const x = new Float32Array(notes.length * spectrum.count);
+  notes.forEach((a, i) => plan.compute(a, x, i * spectrum.count));
+  return predictCarrierFromSpectra(predictor.model, spectrum, x, notes.length);
+}
