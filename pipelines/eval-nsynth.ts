@@ -90,7 +90,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
   })();
   const outDir = path.resolve(args.out ?? path.join('reports', `${path.basename(modelDir)}_on_${path.basename(nsynthPath).replace(/\.tfrecord$/, '')}`));
   mkdirSync(outDir, { recursive: true });
-  if (!args.quiet) process.stderr.write(`eval-nsynth: model ${path.relative(process.cwd(), modelDir)} (${cnn.synth.algorithm}${cnn.carrier ? ', carrier from its spectral carrier net' : ''}); ${describeBackend(backend)}; ${args.workers} workers\n`);
+  if (!args.quiet) process.stderr.write(`eval-nsynth: model ${path.relative(process.cwd(), modelDir)} (${cnn.synth.algorithm}; carrier from ${cnn.carrier ? 'its spectral carrier net' : cnn.carrierSource === 'cnn-net-unfinished' ? 'the CNN: its carrier net has not finished training' : 'the CNN'}); ${describeBackend(backend)}; ${args.workers} workers\n`);
 
   const interrupt = onInterrupt('eval-nsynth', "stopping after the notes in flight; a report of what is done will be written");
   let bar: Progress | null = null;
@@ -116,6 +116,12 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
 
     const summary = aggregate(out.results);
     const carrierCents = medianCarrierCentsFromPitch(out.results, 'cnn').toFixed(0);
+    const carrierBy = {
+      net: 'the spectral carrier net (<model>/carrier/, ours)',
+      cnn: 'the CNN (the paper)',
+      'cnn-net-unfinished': 'the CNN: the model’s carrier net has not finished training',
+      'cnn-net-off': 'the CNN (--no-spectral-carrier)',
+    }[cnn.carrierSource];
     // Audio only for the notes the HTML shows (best, median, worst per family), read again.
     const families = [...new Set(out.results.map((r) => r.meta.instrument_family_str))];
     const shown = new Set(families.flatMap((f) => pickExampleNotes(out.results.filter((r) => r.meta.instrument_family_str === f), 'cnn').map((p) => p.result.meta.note_str)));
@@ -142,8 +148,8 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
           ['model', path.relative(process.cwd(), modelDir)],
           ...(ddx7 ? ([['DDX7 model', `${path.relative(process.cwd(), path.resolve(args.ddx7 as string))} (patch ${ddx7.file.config.patch})`]] as [string, string][]) : []),
           ['synth', `${cnn.synth.algorithm}, ${cnn.synth.sampleRate} Hz`],
-          ['carrier predicted by', cnn.carrier ? 'the spectral carrier net (<model>/carrier/, ours)' : 'the CNN'],
-          ['CNN carrier vs the notes’ pitch', `median |error| ${carrierCents} cents (notes.csv: cnn_carrier_cents_from_pitch)`],
+          ['carrier of the cnn system predicted by', carrierBy],
+          ['cnn carrier vs the notes’ pitch', `median |error| ${carrierCents} cents (notes.csv: cnn_carrier_cents_from_pitch)`],
           ['notes', `${path.relative(process.cwd(), nsynthPath)} (${out.form}); ${out.results.length} evaluated, ${out.skipped.length} skipped${out.interrupted ? ', interrupted' : ''}`],
           ['backend', describeBackend(backend)],
           ['date', new Date().toISOString()],
@@ -179,7 +185,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     const pct = (base: SystemName, m: 'fft' | 'stft' | 'logmel'): string => pctOf('cnn', base, m);
     process.stdout.write(
       `eval-nsynth: ${out.results.length} notes evaluated, ${out.skipped.length} skipped, in ${out.seconds.toFixed(1)} s; ` +
-        `CNN carrier vs the notes' pitch: median |error| ${carrierCents} cents; ` +
+        `carrier by ${cnn.carrier ? 'the spectral carrier net' : 'the CNN'}, vs the notes' pitch: median |error| ${carrierCents} cents; ` +
         `CNN improvement over sine-440 FFT ${pct('sine440', 'fft')}, STFT ${pct('sine440', 'stft')}, log-mel ${pct('sine440', 'logmel')} ` +
         `(paper: 53.34 / 61.95 / 22.00 %); over pitched sine FFT ${pct('pitched', 'fft')}, STFT ${pct('pitched', 'stft')}, log-mel ${pct('pitched', 'logmel')} ` +
         `${args['pitch-carrier'] ? `; CNN patch at the note's pitch: over sine-440 log-mel ${pctOf('cnn_pitch', 'sine440', 'logmel')}, over pitched sine FFT ${pctOf('cnn_pitch', 'pitched', 'fft')}, STFT ${pctOf('cnn_pitch', 'pitched', 'stft')}, log-mel ${pctOf('cnn_pitch', 'pitched', 'logmel')}` : ''}` +

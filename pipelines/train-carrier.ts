@@ -14,7 +14,7 @@ import { createProgress, type Progress } from '../src/cli/progress.ts';
 import { EXIT_INTERRUPTED, runCommand, UserError } from '../src/cli/run.ts';
 import { DatasetReadError, openDataset } from '../src/dataset/reader.ts';
 import { BACKEND_CHOICES, type BackendChoice, describeBackend, initBackend } from '../src/model/backend.ts';
-import { CARRIER_DIR, CARRIER_FILES, CarrierNetError, type CarrierNetConfig, DEFAULT_CARRIER_NET_CONFIG, loadCarrierNet, predictCarrierHz, trainCarrierNet } from '../src/model/carrier-net.ts';
+import { CARRIER_DIR, CARRIER_FILES, CarrierNetError, type CarrierNetConfig, DEFAULT_CARRIER_NET_CONFIG, loadCarrierNet, predictCarrierHz, shareWithinCents, trainCarrierNet } from '../src/model/carrier-net.ts';
 import { evaluateTestSplit, readSplit, TRAIN_FILES, TrainError } from '../src/model/train-cnn.ts';
 import { writeCarrierReport } from '../src/report/training.ts';
 
@@ -51,12 +51,13 @@ export async function trainCarrierMain(argv: readonly string[]): Promise<number>
   const cfgPath = path.join(modelDir, TRAIN_FILES.config);
   if (!existsSync(cfgPath)) throw new UserError(`${args.model}: not a train-cnn output folder (${TRAIN_FILES.config} missing)`);
   if (!existsSync(path.join(modelDir, 'model.json'))) throw new UserError(`${args.model}: no trained model yet (model.json missing)`);
-  let recordedData: string | undefined;
+  let recorded: { dir?: string; contentHash?: string } | undefined;
   try {
-    recordedData = (JSON.parse(readFileSync(cfgPath, 'utf8')) as { dataset?: { dir?: string } }).dataset?.dir;
+    recorded = (JSON.parse(readFileSync(cfgPath, 'utf8')) as { dataset?: { dir?: string; contentHash?: string } }).dataset;
   } catch {
     throw new UserError(`${cfgPath}: not valid JSON`);
   }
+  const recordedData = recorded?.dir;
   const dataDir = args.data ?? recordedData;
   if (dataDir === undefined) throw new UserError(`${cfgPath}: no dataset recorded; pass --data`);
   let index;
@@ -68,8 +69,10 @@ export async function trainCarrierMain(argv: readonly string[]): Promise<number>
     if (e instanceof DatasetReadError || e instanceof TrainError) throw new UserError(e.message);
     throw e;
   }
-  const maxRow = Math.max(...split.train, ...split.validation, ...split.test);
-  if (maxRow >= index.ids.length) throw new UserError(`${dataDir}: has ${index.ids.length} patches but the model's split names row ${maxRow}; pass the dataset the model was trained on`);
+  // The split names rows of the CNN's dataset: any other dataset would mix up train and test notes.
+  if (recorded?.contentHash !== index.contentHash) {
+    throw new UserError(`${dataDir}: not the dataset ${args.model} was trained on (content hash ${index.contentHash}, the model's ${recorded?.contentHash ?? 'unrecorded'})`);
+  }
   const config: CarrierNetConfig = Object.freeze({ ...d, epochs: args.epochs, batchSize: args.batch, seed: args.seed, learningRate: args.lr, patience: args.patience, channels: args.channels });
   const backend = await initBackend({ backend: args.backend as BackendChoice, threads: args.threads });
   const log = (s: string): void => {
@@ -113,15 +116,15 @@ export async function trainCarrierMain(argv: readonly string[]): Promise<number>
       return EXIT_INTERRUPTED;
     }
     if (summary.bestEpoch === 0) throw new UserError('no epoch completed; nothing to evaluate');
-    const carrier = await loadCarrierNet(modelDir);
+    const carrier = await loadCarrierNet(modelDir, split);
     const outFile = path.join(modelDir, CARRIER_DIR, CARRIER_FILES.testMetrics);
     const metrics = await evaluateTestSplit(index, modelDir, config.batchSize, { carrier: (notes) => predictCarrierHz(carrier, notes), outFile });
     carrier.model.dispose();
     writeCarrierReport(path.join(modelDir, CARRIER_DIR), metrics);
-    const within = metrics.pairs.filter((p) => Math.abs(1200 * Math.log2(p.predicted[0] / p.truth[0])) < 50).length / metrics.pairs.length;
+    const within = shareWithinCents(metrics.pairs, 50);
     process.stdout.write(
       `train-carrier: ${summary.epochsDone} epochs (${summary.stopped}), best epoch ${summary.bestEpoch} (val_loss ${summary.bestValLoss.toFixed(4)}), ` +
-        `${(summary.seconds / 60).toFixed(1)} min (spectra ${summary.featureSeconds.toFixed(0)} s) on ${describeBackend(backend)}; test (${metrics.pairs.length} patches): ` +
+        `${(summary.totalSec / 60).toFixed(1)} min (spectra ${summary.featureSec.toFixed(0)} s) on ${describeBackend(backend)}; test (${metrics.pairs.length} patches): ` +
         `carrier error median ${metrics.carrierCents.median.toFixed(1)} cents, p90 ${metrics.carrierCents.p90.toFixed(0)} cents, ${(100 * within).toFixed(1)} % within 50 cents; ` +
         `with the CNN's other parameters: pooled MAE ${metrics.pooled.mae.toFixed(4)}, RMSE ${metrics.pooled.rmse.toFixed(4)} (original units) → ${rel(outFile)}\n`,
     );

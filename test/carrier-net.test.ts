@@ -5,14 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadAudio, openDataset } from '../src/dataset/reader.ts';
+import { readSplit } from '../src/model/train-cnn.ts';
 import { checkLogSpectrumConfig, DEFAULT_LOG_SPECTRUM, LogSpectrumPlan, logSpectrumBinHz, logSpectrumBinOf } from '../src/features/log-spectrum.ts';
 import { initBackend } from '../src/model/backend.ts';
-import { decodeCarrier, DEFAULT_CARRIER_NET_CONFIG, encodeCarrierTarget, loadCarrierNet, predictCarrierHz } from '../src/model/carrier-net.ts';
+import { carrierNetStatus, decodeCarrier, DEFAULT_CARRIER_NET_CONFIG, encodeCarrierTarget, loadCarrierNet, predictCarrierHz, trainCarrierNet } from '../src/model/carrier-net.ts';
 import { loadCnn, predictParams } from '../src/model/predict.ts';
 import { assertOneLineError, expectClose, runCli } from './helpers.ts';
 
@@ -39,11 +40,14 @@ function argmax(a: Float32Array): number {
 test('log spectrum: a sine peaks in its own bin, at 1 (0 dB), whatever its level; silence is all zeros', () => {
   const plan = new LogSpectrumPlan();
   const out = new Float32Array(cfg.count);
-  for (const hz of [27.5, 110, 440, 1234.5, 5000, 7500]) {
+  // Bin k is centred on 15·2^(k/120) Hz: 1200·log2(f/15)/10, rounded, written out by hand.
+  const expectedBin: Record<number, number> = { 16: 11, 17: 22, 20: 50, 27.5: 105, 110: 345, 440: 585, 1234.5: 764, 5000: 1006, 7500: 1076 };
+  for (const [hzText, bin] of Object.entries(expectedBin)) {
+    const hz = Number(hzText);
     plan.compute(tone([[hz, 0.8]]), out);
     const k = argmax(out);
-    assert.ok(Math.abs(k - logSpectrumBinOf(cfg, hz)) <= 0.5 + 1e-9, `${hz} Hz peaks in bin ${k} (${logSpectrumBinHz(cfg, k).toFixed(2)} Hz)`);
-    expectClose(out[k] as number, 1, { atol: 1e-6 }, `${hz} Hz peak value`);
+    assert.equal(k, bin, `${hz} Hz peaks in bin ${k} (${logSpectrumBinHz(cfg, k).toFixed(2)} Hz), expected ${bin}`);
+    assert.ok(Math.abs(logSpectrumBinOf(cfg, hz) - bin) <= 0.5, `bin of ${hz} Hz`);
     // An octave away the windowed spectrum is down by more than 60 dB.
     const far = Math.round(logSpectrumBinOf(cfg, hz / 2));
     if (far >= 0) assert.ok((out[far] as number) < 0.4, `${hz} Hz: an octave below reads ${out[far]}`);
@@ -79,16 +83,24 @@ test('log spectrum: layouts reaching the Nyquist frequency are refused', () => {
 
 test('carrier target: a bump summing to 1 whose read-out returns the carrier within 1 cent', () => {
   const y = new Float32Array(cfg.count);
+  // Centred on bin 585 (15·2^(585/120) Hz): σ = 15 cents = 1.5 bins, so one bin away the bump is
+  // e^(−10²/(2·15²)) of its peak and three bins away e^(−2).
+  encodeCarrierTarget(DEFAULT_CARRIER_NET_CONFIG, 15 * 2 ** (585 / 120), y);
+  expectClose((y[586] as number) / (y[585] as number), Math.exp(-100 / 450), { rtol: 1e-5 }, 'one bin up');
+  expectClose((y[582] as number) / (y[585] as number), Math.exp(-2), { rtol: 1e-5 }, 'three bins down');
   for (const hz of [20, 20.5, 97.3, 440, 1000.7, 5999]) {
     encodeCarrierTarget(DEFAULT_CARRIER_NET_CONFIG, hz, y);
     expectClose(y.reduce((s, v) => s + v, 0), 1, { atol: 1e-5 }, 'sum');
     const back = decodeCarrier(cfg, y);
     assert.ok(Math.abs(1200 * Math.log2(back / hz)) < 1, `${hz} Hz read back as ${back}`);
   }
-  // The read-out never leaves the carrier's range, even when the mass sits outside it.
-  y.fill(0);
-  y[0] = 1;
-  assert.ok(decodeCarrier(cfg, y) >= 19.9);
+  // The read-out never leaves the carrier's range (20 … 6,000 Hz), wherever the mass sits.
+  for (const bins of [[0], [48, 49, 50], [1037, 1038, 1039, 1040], [1084]]) {
+    y.fill(0);
+    for (const b of bins) y[b] = 1;
+    const hz = decodeCarrier(cfg, y);
+    assert.ok(hz >= 20 && hz <= 6000, `mass on bins ${bins.join(',')} read as ${hz} Hz`);
+  }
   assert.throws(() => encodeCarrierTarget(DEFAULT_CARRIER_NET_CONFIG, 0, y), /positive/);
 });
 
@@ -111,7 +123,19 @@ test('train-carrier: trains into <model>/carrier, resumes, and the model then pr
   assert.match(metrics, /^pooled,all,/m);
   assert.match(metrics, /^carrier_cents,carrier_hz,cents,,,,[\d.e+]+,[\d.e+]+$/m);
 
+  // Same seed, same bytes: two epochs straight equal one epoch plus a resume to two.
+  const straight = path.join(tmp, 'model-straight');
+  cpSync(model, straight, { recursive: true });
+  rmSync(path.join(straight, 'carrier'), { recursive: true });
+  const s2 = runCli('train-carrier', ['--model', straight, '--epochs', '2', '--batch', '4', '--channels', '4', '--quiet']);
+  assert.equal(s2.status, 0, s2.stderr);
+  assert.ok(readFileSync(path.join(straight, 'carrier', 'weights.bin')).equals(readFileSync(path.join(dir, 'weights.bin'))), 'resumed and straight runs give the same weights');
+  assert.equal(carrierNetStatus(straight), 'ready');
+
   assertOneLineError('train-carrier', runCli('train-carrier', ['--model', path.join(tmp, 'nope')]), /not a train-cnn output folder/);
+  const other = path.join(tmp, 'ds-other');
+  assert.equal(runCli('gen-dataset', ['--count', '12', '--seed', '10', '--out', other, '--quiet']).status, 0);
+  assertOneLineError('train-carrier', runCli('train-carrier', ['--model', model, '--data', other]), /not the dataset .* was trained on/);
   assertOneLineError('train-carrier', runCli('train-carrier', ['--model', model, '--channels', '8', '--resume']), /other options/);
   assertOneLineError('train-carrier', runCli('train-carrier', ['--model', model, '--channels', '4']), /already holds a carrier training run/);
   assertOneLineError('train-carrier', runCli('train-carrier', ['--model', model, '--epochs', '0']), /--epochs must be a positive integer/);
@@ -135,4 +159,41 @@ test('train-carrier: trains into <model>/carrier, resumes, and the model then pr
   for (const p of [withNet, without]) p.model.dispose();
   withNet.carrier?.model.dispose();
   net.model.dispose();
+
+  // A carrier net trained beside another split is refused (it may have seen this model's test notes).
+  const split = JSON.parse(readFileSync(path.join(model, 'split.json'), 'utf8'));
+  [split.rows.train[0], split.rows.test[0]] = [split.rows.test[0], split.rows.train[0]];
+  const swapped = path.join(tmp, 'model-swapped');
+  cpSync(model, swapped, { recursive: true });
+  writeFileSync(path.join(swapped, 'split.json'), JSON.stringify(split));
+  await assert.rejects(loadCnn(swapped), /trained beside another split/);
+  assert.equal((await loadCnn(swapped, { spectralCarrier: false })).carrierSource, 'cnn-net-off');
+});
+
+test('train-carrier never reads the test notes, and an unfinished net is not used', async () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-carrier-leak-'));
+  const data = path.join(tmp, 'ds');
+  const model = path.join(tmp, 'model');
+  assert.equal(runCli('gen-dataset', ['--count', '12', '--seed', '11', '--out', data, '--quiet']).status, 0);
+  assert.equal(runCli('train-cnn', ['--data', data, '--out', model, '--epochs', '1', '--batch', '4', '--quiet']).status, 0);
+  const index = openDataset(data);
+  const split = readSplit(model);
+  // Remove the test notes' audio: training must not need it.
+  for (const r of split.test) rmSync(path.join(data, 'audio', `${index.ids[r]}.wav`));
+  const backend = await initBackend({ backend: 'wasm', threads: 1 });
+  const config = { ...DEFAULT_CARRIER_NET_CONFIG, epochs: 3, batchSize: 4, channels: 4 };
+  const abort = new AbortController();
+  const tensors = tf.memory().numTensors;
+  const first = await trainCarrierNet(index, model, split, config, backend, false, { onEpoch: () => abort.abort(), onBatch: () => undefined, signal: abort.signal });
+  assert.equal(first.epochsDone, 1);
+  // Interrupted during epoch 2: the epoch-1 net exists but is not used until the run finishes.
+  assert.equal(carrierNetStatus(model), 'unfinished');
+  const cnn = await loadCnn(model);
+  assert.equal(cnn.carrier, null);
+  assert.equal(cnn.carrierSource, 'cnn-net-unfinished');
+  cnn.model.dispose();
+  const done = await trainCarrierNet(index, model, split, config, backend, true);
+  assert.equal(done.epochsDone, 3);
+  assert.equal(carrierNetStatus(model), 'ready');
+  assert.equal(tf.memory().numTensors, tensors, 'training releases every tensor (model, optimizer, batches)');
 });

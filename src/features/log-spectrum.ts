@@ -8,11 +8,11 @@
  * convolution over that axis is then equivariant to the carrier, and "is the carrier here?" is the
  * same local question at every bin. One Hann-windowed FFT of the whole 4 s note, zero-padded to
  * twice its length, resolves 0.5 Hz (fine enough for 10-cent bins down to about 80 Hz; below that
- * the bins are interpolated) and reads each partial's level within 0.4 dB (with a rectangular
+ * the bins are interpolated between FFT bins) and reads each partial's level within 0.4 dB (with a rectangular
  * window and no padding, a partial between FFT bins reads up to 3.9 dB low, and its sidelobes
  * clutter the range below −40 dB).
  */
-import { RealFftPlan } from '../dsp/fft.ts';
+import { isPowerOfTwo, RealFftPlan } from '../dsp/fft.ts';
 import { hannPeriodic } from '../dsp/window.ts';
 
 /** Layout of the log-frequency axis. JSON-serialisable (saved beside the carrier model). */
@@ -63,7 +63,7 @@ export function checkLogSpectrumConfig(config: LogSpectrumConfig): void {
   if (!(lowHz > 0) || !(binCents > 0) || !Number.isInteger(count) || count < 1 || !(rangeDb > 0)) {
     throw new Error(`log spectrum: bad layout ${JSON.stringify(config)}`);
   }
-  if (!(sampleRate > 0) || !Number.isInteger(fftSize)) throw new Error(`log spectrum: bad sample rate or FFT size in ${JSON.stringify(config)}`);
+  if (!(sampleRate > 0) || !isPowerOfTwo(fftSize)) throw new Error(`log spectrum: bad sample rate or FFT size (a power of two) in ${JSON.stringify(config)}`);
   if (logSpectrumBinHz(config, count - 1 + 0.5) >= sampleRate / 2) {
     throw new Error(`log spectrum: the top bin (${logSpectrumBinHz(config, count - 1).toFixed(1)} Hz) reaches the Nyquist frequency`);
   }
@@ -81,6 +81,8 @@ export class LogSpectrumPlan {
   private readonly end: Int32Array;
   /** Per log bin: its centre in fractional FFT bins (for interpolation when the bin is empty). */
   private readonly centre: Float64Array;
+  /** Per log bin: its linear magnitude (scratch). */
+  private readonly vals: Float64Array;
   /** Windowed copy of the note, and the periodic Hann window of the last note length seen. */
   private windowed: Float64Array = new Float64Array(0);
   private window: Float64Array = new Float64Array(0);
@@ -94,6 +96,7 @@ export class LogSpectrumPlan {
     this.first = new Int32Array(config.count);
     this.end = new Int32Array(config.count);
     this.centre = new Float64Array(config.count);
+    this.vals = new Float64Array(config.count);
     for (let k = 0; k < config.count; k++) {
       const lo = logSpectrumBinHz(config, k - 0.5) / hzPerBin;
       const hi = logSpectrumBinHz(config, k + 0.5) / hzPerBin;
@@ -105,8 +108,8 @@ export class LogSpectrumPlan {
 
   /**
    * Writes the note's log-frequency spectrum into `out[offset … offset + count)`: per bin the
-   * largest magnitude of the Hann-windowed note's FFT inside its edges (linear interpolation at
-   * its centre when no FFT bin falls inside), in dB relative to the strongest bin, mapped from [−rangeDb, 0] to [0, 1].
+   * largest magnitude of the Hann-windowed note's FFT inside its edges (quadratic interpolation
+   * at its centre when fewer than three FFT bins fall inside), in dB relative to the strongest bin, mapped from [−rangeDb, 0] to [0, 1].
    * A silent note gives all zeros. Level-invariant: scaling the note changes nothing.
    *
    * @param signal the note, at `config.sampleRate`, length ≤ fftSize; finite samples.
@@ -122,18 +125,29 @@ export class LogSpectrumPlan {
     for (let i = 0; i < n; i++) this.windowed[i] = (signal[i] as number) * (this.window[i] as number);
     const mag = this.fft.magnitude(this.windowed, this.mag);
     let peak = 0;
-    const vals = new Float64Array(count);
+    const vals = this.vals;
     for (let k = 0; k < count; k++) {
       let v = 0;
       const a = this.first[k] as number;
       const b = this.end[k] as number;
-      if (b > a) {
+      // Max-pooling needs a few FFT bins per log bin: with one or two, the log bin holding the FFT
+      // sample nearest a partial wins, which can be the neighbour of the partial's own bin.
+      if (b - a >= 3) {
         for (let j = a; j < b; j++) if ((mag[j] as number) > v) v = mag[j] as number;
       } else {
+        // Fewer than three FFT bins wide (below ≈ 60 Hz at the default layout): the quadratic through
+        // the three nearest FFT bins, so that a partial peaks in its own log bin rather than at
+        // the FFT grid point nearest to it (a linear interpolation peaks only on grid points).
+        // The stencil is centred on the larger of the two FFT bins around the centre, so near a
+        // partial it straddles the partial's peak.
         const c = this.centre[k] as number;
-        const j = Math.floor(c);
+        const f = Math.floor(c);
+        const j = Math.max(1, (mag[f + 1] as number) > (mag[f] as number) ? f + 1 : f);
         const t = c - j;
-        v = (1 - t) * (mag[j] as number) + t * (mag[j + 1] as number);
+        const a = mag[j - 1] as number;
+        const b = mag[j] as number;
+        const d = mag[j + 1] as number;
+        v = Math.max(0, b + 0.5 * t * (d - a) + 0.5 * t * t * (d - 2 * b + a));
       }
       vals[k] = v;
       if (v > peak) peak = v;

@@ -9,20 +9,22 @@
  * median of ≈ 500 cents off (and a linear probe on its trunk does no better), while the carrier is
  * the parameter that matters most for a resynthesis. On a log-frequency axis every partial of a
  * patch moves with the carrier (see log-spectrum.ts), so a convolution there sees the same local
- * sideband pattern whatever the carrier is; dilations 1 … 256 give it a view of ±5 octaves (the
- * sidebands reach log2(1 + 8) ≈ 3.2 octaves above the carrier).
+ * sideband pattern whatever the carrier is; dilations 1 … 256 give it a view of ±512 bins, ±4.3
+ * octaves (the sidebands reach log2(1 + 8) ≈ 3.2 octaves above the carrier).
  *
  * ```
  * spectrum [bins, 1]
  * Conv1D(C, 3, same), ReLU
  * 9 × residual: h + Conv1D(C, 3, same, dilation 2^i), ReLU     (i = 0 … 8)
- * Conv1D(1, 1) → flatten → softmax over bins                  (output [bins])
+ * Conv1D(1, 1, no bias) → flatten                               (output: logits [bins])
  * ```
- * Trained with cross-entropy against a Gaussian bump (σ = 15 cents) around the true carrier; read
- * out as the probability-weighted mean of ±3 bins around the most probable bin within the
- * carrier's range.
+ * Trained with the softmax cross-entropy of the logits against a Gaussian bump (σ = 15 cents)
+ * around the true carrier (on logits, not on clipped probabilities: a confidently wrong note keeps
+ * its gradient); read out as the probability-weighted mean of ±3 bins around the most probable bin,
+ * all within the carrier's range.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { type DatasetIndex, loadAudio, paramsOf } from '../dataset/reader.ts';
@@ -53,6 +55,7 @@ export interface CarrierNetConfig {
   readonly spectrum: LogSpectrumConfig;
 }
 
+/** The defaults of `npm run train-carrier`. */
 export const DEFAULT_CARRIER_NET_CONFIG: CarrierNetConfig = Object.freeze({
   epochs: 60,
   batchSize: 32,
@@ -64,7 +67,7 @@ export const DEFAULT_CARRIER_NET_CONFIG: CarrierNetConfig = Object.freeze({
   spectrum: DEFAULT_LOG_SPECTRUM,
 });
 
-/** Dilations of the residual layers: receptive field ±(1 + 2·511) bins ≈ ±5 octaves at 10 cents. */
+/** Dilations of the residual layers: receptive field ±(1 + 2·(1 + 2 + … + 256)) = ±1,023 taps wide, ±512 bins (±4.3 octaves at 10 cents). */
 const DILATIONS = [1, 2, 4, 8, 16, 32, 64, 128, 256] as const;
 
 /** The folder of a CNN model that holds its carrier net. */
@@ -86,34 +89,45 @@ if (carrierSpec?.name !== 'carrier_hz') throw new Error('parameter table must st
 /** An error the user caused (no CNN folder, incompatible checkpoint): printed as one line. */
 export class CarrierNetError extends Error {}
 
+/** A 31-bit seed per layer from the run's seed and the layer's name (FNV-1a): seeds of nearby runs share no layer's weights. */
+function layerSeed(seed: number, name: string): number {
+  let h = 0x811c9dc5;
+  for (const ch of `${seed}/${name}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  return h & 0x7fffffff;
+}
+
 /**
- * Builds the net for `config.spectrum.count` bins. Seeded initialisers: same seed, same weights.
+ * Builds the net for `config.spectrum.count` bins; its output is one logit per bin (apply a
+ * softmax for probabilities). Seeded initialisers: same seed, same weights.
  *
  * @param activation of the hidden convolutions; ReLU, or a smooth one for gradient checks.
  */
 export function buildCarrierNet(config: CarrierNetConfig, activation: 'relu' | 'tanh' = 'relu'): tf.LayersModel {
   const bins = config.spectrum.count;
-  let seed = config.seed;
-  const init = (): ReturnType<typeof tf.initializers.glorotUniform> => tf.initializers.glorotUniform({ seed: seed++ });
   const input = tf.input({ shape: [bins, 1], name: 'log_spectrum' });
   const conv = (name: string, filters: number, kernelSize: number, dilationRate: number, act: 'relu' | 'tanh' | 'linear', useBias = true): tf.layers.Layer =>
-    tf.layers.conv1d({ name, filters, kernelSize, dilationRate, padding: 'same', activation: act, useBias, kernelInitializer: init() });
+    tf.layers.conv1d({ name, filters, kernelSize, dilationRate, padding: 'same', activation: act, useBias, kernelInitializer: tf.initializers.glorotUniform({ seed: layerSeed(config.seed, name) }) });
   let h = conv('stem', config.channels, 3, 1, activation).apply(input) as tf.SymbolicTensor;
   for (const d of DILATIONS) {
     const c = conv(`dilated${d}`, config.channels, 3, d, activation).apply(h) as tf.SymbolicTensor;
     h = tf.layers.add({ name: `residual${d}` }).apply([h, c]) as tf.SymbolicTensor;
   }
   // No bias on the logits: the softmax ignores a constant added to every bin (its gradient is 0).
-  let o = conv('logits', 1, 1, 1, 'linear', false).apply(h) as tf.SymbolicTensor;
-  o = tf.layers.flatten({ name: 'flatten' }).apply(o) as tf.SymbolicTensor;
-  o = tf.layers.softmax({ name: 'carrier_probs' }).apply(o) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: o, name: 'carrier_net' });
+  const o = conv('logits', 1, 1, 1, 'linear', false).apply(h) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: tf.layers.flatten({ name: 'carrier_logits' }).apply(o) as tf.SymbolicTensor, name: 'carrier_net' });
+}
+
+/** Softmax cross-entropy of logits [n, bins] against target distributions [n, bins], mean over notes, nats. */
+function softmaxCrossEntropy(yTrue: tf.Tensor, logits: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(yTrue, tf.logSoftmax(logits)), -1))));
 }
 
 /**
- * Writes the training target for a carrier: a Gaussian bump over the spectrum's bins, summed to 1.
+ * Writes the training target for a carrier: a Gaussian bump of σ = `config.sigmaCents` over the
+ * spectrum's bins, summed to 1.
  *
  * @param hz carrier, Hz (> 0)
+ * @param out receives `config.spectrum.count` values from `offset`
  */
 export function encodeCarrierTarget(config: CarrierNetConfig, hz: number, out: Float32Array, offset = 0): void {
   if (!(hz > 0)) throw new Error(`carrier frequency must be positive, got ${hz}`);
@@ -132,8 +146,10 @@ export function encodeCarrierTarget(config: CarrierNetConfig, hz: number, out: F
 
 /**
  * Reads a carrier back from bin probabilities: the most probable bin whose centre lies in the
- * carrier's range (20 … 6,000 Hz), refined by the probability-weighted mean of ±3 bins.
+ * carrier's range (20 … 6,000 Hz), refined by the probability-weighted mean of the bins within ±3
+ * of it, and clipped to the range.
  *
+ * @param probs `spectrum.count` probabilities (or any non-negative weights) from `offset`
  * @returns Hz
  */
 export function decodeCarrier(spectrum: LogSpectrumConfig, probs: ArrayLike<number>, offset = 0): number {
@@ -148,25 +164,31 @@ export function decodeCarrier(spectrum: LogSpectrumConfig, probs: ArrayLike<numb
     s += p;
     w += k * p;
   }
-  return logSpectrumBinHz(spectrum, s > 0 ? w / s : best);
+  const hz = logSpectrumBinHz(spectrum, s > 0 ? w / s : best);
+  return Math.min(carrierSpec.max, Math.max(carrierSpec.min, hz));
 }
 
 /** One row of carrier/history.csv. */
 export interface CarrierEpochRecord {
   readonly epoch: number;
+  /** Mean training cross-entropy, nats. */
   readonly loss: number;
+  /** Validation cross-entropy, nats. */
   readonly val_loss: number;
   /** Median |carrier error| on the validation split, cents. */
   readonly val_carrier_cents: number;
   /** Share of validation notes within 50 cents, 0 … 1. */
   readonly val_within_50: number;
+  /** Wall time of the epoch (training and validation), s. */
   readonly seconds: number;
   readonly samples_per_sec: number;
 }
 
+/** Saved training state (checkpoint/state.json, written last, atomically, after each epoch). */
 interface CarrierState {
   readonly config: CarrierNetConfig;
   readonly datasetHash: string;
+  readonly splitHash: string;
   readonly epochsDone: number;
   readonly bestValLoss: number;
   readonly bestEpoch: number;
@@ -179,22 +201,33 @@ export interface CarrierTrainHooks {
   onFeatures?: (done: number, total: number) => void;
   onBatch?: (epoch: number, batch: number, batches: number, loss: number, samplesPerSec: number) => void;
   onEpoch?: (record: CarrierEpochRecord, best: boolean) => void;
+  /** Aborting stops after the current note (spectra) or batch; the last epoch's checkpoint stays. */
   signal?: AbortSignal;
 }
 
+/** What a training run did. */
 export interface CarrierTrainSummary {
   readonly dir: string;
   readonly epochsDone: number;
   readonly bestEpoch: number;
+  /** Best validation cross-entropy, nats. */
   readonly bestValLoss: number;
   readonly stopped: CarrierState['stopped'] | 'interrupted';
-  readonly seconds: number;
-  readonly featureSeconds: number;
+  /** Wall time of this call, s. */
+  readonly totalSec: number;
+  /** Of which computing the spectra, s. */
+  readonly featureSec: number;
 }
 
-/** |1200·log2(a / b)|, cents. */
-function centsBetween(a: number, b: number): number {
+/** |1200·log2(a / b)|, cents; a ≤ 0 counts as 1 mHz. */
+export function centsBetween(a: number, b: number): number {
   return Math.abs(1200 * Math.log2(Math.max(a, 1e-3) / b));
+}
+
+/** Share (0 … 1) of (predicted, true) carrier pairs within `cents` of each other. */
+export function shareWithinCents(pairs: ReadonlyArray<{ truth: readonly number[]; predicted: readonly number[] }>, cents: number): number {
+  if (pairs.length === 0) return NaN;
+  return pairs.filter((p) => centsBetween(p.predicted[0] as number, p.truth[0] as number) < cents).length / pairs.length;
 }
 
 function median(xs: number[]): number {
@@ -205,9 +238,17 @@ function median(xs: number[]): number {
 }
 
 function writeJson(file: string, value: unknown): void {
-  // rename is atomic: an interrupted write never leaves half a state file.
+  // rename is atomic: an interrupted write never leaves half a file.
   writeFileSync(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
   renameSync(`${file}.tmp`, file);
+}
+
+function readJson<T>(file: string): T {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch (e) {
+    throw new CarrierNetError(`${file}: unreadable (${(e as Error).message.split('\n')[0]})`);
+  }
 }
 
 function historyCsv(history: readonly CarrierEpochRecord[]): string {
@@ -220,18 +261,39 @@ function sameConfig(a: CarrierNetConfig, b: CarrierNetConfig): boolean {
   return strip(a) === strip(b);
 }
 
+/** SHA-256 of a split's row lists: a carrier net is only valid beside the CNN whose split it was trained on. */
+export function splitHash(split: Split): string {
+  return createHash('sha256').update(JSON.stringify([split.train, split.validation, split.test])).digest('hex');
+}
+
 /**
  * Computes the log spectra of dataset rows, [rows.length × bins] flattened. Memory: 4 bytes per
  * bin per note (4.3 kB at the default layout: 22 MB for 5,000 notes, 217 MB for 50,000).
+ *
+ * @returns the spectra, or null if `signal` aborted first.
  */
-export async function spectraOfRows(index: DatasetIndex, rows: readonly number[], spectrum: LogSpectrumConfig, onProgress?: (done: number, total: number) => void): Promise<Float32Array> {
+export async function spectraOfRows(index: DatasetIndex, rows: readonly number[], spectrum: LogSpectrumConfig, onProgress?: (done: number, total: number) => void, signal?: AbortSignal): Promise<Float32Array | null> {
   const plan = new LogSpectrumPlan(spectrum);
   const out = new Float32Array(rows.length * spectrum.count);
   for (let i = 0; i < rows.length; i++) {
+    if (signal?.aborted) return null;
     plan.compute(await loadAudio(index, rows[i] as number), out, i * spectrum.count);
     if (i % 50 === 49 || i === rows.length - 1) onProgress?.(i + 1, rows.length);
   }
   return out;
+}
+
+/** True when the model ends in a softmax (nets saved before the logits output) rather than logits. */
+function outputsProbabilities(model: tf.LayersModel): boolean {
+  return model.layers[model.layers.length - 1]?.getClassName() === 'Softmax';
+}
+
+/** Bin probabilities [m × bins] of spectra [m × bins]. */
+function probabilities(model: tf.LayersModel, x: Float32Array, m: number, bins: number): Float32Array {
+  return tf.tidy(() => {
+    const out = model.predict(tf.tensor3d(x, [m, bins, 1])) as tf.Tensor;
+    return (outputsProbabilities(model) ? out : tf.softmax(out)).dataSync() as Float32Array;
+  });
 }
 
 /** Runs the net on spectra [n × bins] and decodes one carrier (Hz) per note. */
@@ -240,13 +302,13 @@ export function predictCarrierFromSpectra(model: tf.LayersModel, spectrum: LogSp
   const out: number[] = [];
   for (let s = 0; s < n; s += batchSize) {
     const m = Math.min(batchSize, n - s);
-    const p = tf.tidy(() => (model.predict(tf.tensor3d(x.subarray(s * bins, (s + m) * bins), [m, bins, 1])) as tf.Tensor).dataSync() as Float32Array);
+    const p = probabilities(model, x.subarray(s * bins, (s + m) * bins), m, bins);
     for (let b = 0; b < m; b++) out.push(decodeCarrier(spectrum, p, b * bins));
   }
   return out;
 }
 
-/** Cross-entropy (mean over notes) and carrier errors of the net on rows whose spectra are in `x`. */
+/** Cross-entropy (mean over notes, nats) and carrier errors (cents) of the net on spectra `x`. */
 function evaluate(model: tf.LayersModel, config: CarrierNetConfig, x: Float32Array, carriers: readonly number[]): { loss: number; cents: number[] } {
   const bins = config.spectrum.count;
   const n = carriers.length;
@@ -255,128 +317,162 @@ function evaluate(model: tf.LayersModel, config: CarrierNetConfig, x: Float32Arr
   const y = new Float32Array(bins);
   for (let s = 0; s < n; s += config.batchSize) {
     const m = Math.min(config.batchSize, n - s);
-    const p = tf.tidy(() => (model.predict(tf.tensor3d(x.subarray(s * bins, (s + m) * bins), [m, bins, 1])) as tf.Tensor).dataSync() as Float32Array);
+    const logp = tf.tidy(() => tf.logSoftmax(model.predict(tf.tensor3d(x.subarray(s * bins, (s + m) * bins), [m, bins, 1])) as tf.Tensor).dataSync() as Float32Array);
+    const p = Float32Array.from(logp, Math.exp);
     for (let b = 0; b < m; b++) {
       const hz = carriers[s + b] as number;
       encodeCarrierTarget(config, hz, y);
-      for (let k = 0; k < bins; k++) loss -= (y[k] as number) * Math.log(Math.max(p[b * bins + k] as number, 1e-7));
+      for (let k = 0; k < bins; k++) loss -= (y[k] as number) * (logp[b * bins + k] as number);
       cents.push(centsBetween(decodeCarrier(config.spectrum, p, b * bins), hz));
     }
   }
   return { loss: loss / n, cents };
 }
 
+const epochDirName = (epoch: number): string => `epoch-${String(epoch).padStart(4, '0')}`;
+
 /**
  * Trains (or resumes) the carrier net of the CNN model in `cnnDir` on that model's training split,
- * early-stopping on its validation split; the best net is always in `cnnDir/carrier/`.
+ * early-stopping on its validation split; the test split is never read. The best net is in
+ * `cnnDir/carrier/` once the first epoch is done.
+ *
+ * Checkpoints: after each epoch the model and optimizer go to `checkpoint/epoch-NNNN/`, then
+ * `state.json` (naming that epoch) is replaced atomically, then the best net is copied out and
+ * older epoch folders removed; a crash at any point leaves a state whose files all exist.
+ *
+ * @param split the CNN's split (row indices of `index`)
+ * @throws CarrierNetError on an incompatible checkpoint, an empty validation split, divergence.
  */
 export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split: Split, config: CarrierNetConfig, backend: BackendInfo, resume: boolean, hooks: CarrierTrainHooks = {}): Promise<CarrierTrainSummary> {
   const t0 = performance.now();
   checkLogSpectrumConfig(config.spectrum);
+  if (index.config.sampleRate !== config.spectrum.sampleRate) throw new CarrierNetError(`${index.dir}: notes at ${index.config.sampleRate} Hz, the carrier net's spectrum expects ${config.spectrum.sampleRate} Hz`);
+  if (index.samplesPerNote > config.spectrum.fftSize) throw new CarrierNetError(`${index.dir}: notes of ${index.samplesPerNote} samples exceed the spectrum's FFT size ${config.spectrum.fftSize}`);
+  if (split.train.length === 0 || split.validation.length === 0) throw new CarrierNetError(`${cnnDir}: the model's split has an empty training or validation part`);
   const dir = path.join(cnnDir, CARRIER_DIR);
   const ckptDir = path.join(dir, CARRIER_FILES.checkpoint);
   const statePath = path.join(ckptDir, CARRIER_FILES.state);
+  const hashOfSplit = splitHash(split);
   let state: CarrierState;
   let model: tf.LayersModel;
   const optimizer = new SaveableAdamax(config.learningRate);
   if (resume) {
     if (!existsSync(statePath)) throw new CarrierNetError(`${dir}: no carrier checkpoint to resume (${statePath} missing)`);
-    state = JSON.parse(readFileSync(statePath, 'utf8')) as CarrierState;
+    state = readJson<CarrierState>(statePath);
     if (!sameConfig(state.config, config)) throw new CarrierNetError(`${dir}: the checkpoint was made with other options (${JSON.stringify({ ...state.config, spectrum: undefined })}); resume with the same options`);
     if (state.datasetHash !== index.contentHash) throw new CarrierNetError(`${dir}: the checkpoint was trained on another dataset (${state.datasetHash}, this one is ${index.contentHash})`);
+    if (state.splitHash !== hashOfSplit) throw new CarrierNetError(`${dir}: the checkpoint was trained on another split than ${cnnDir}'s`);
     if (state.stopped === 'max-epochs' && config.epochs > state.epochsDone) state = { ...state, stopped: 'running' };
     state = { ...state, config };
-    model = await tf.loadLayersModel(fileLoadHandler(ckptDir));
-    model.compile({ optimizer, loss: 'categoricalCrossentropy' });
-    await optimizer.setWeights(loadNamedTensors(path.join(ckptDir, CARRIER_FILES.optimizer)));
+    const last = path.join(ckptDir, epochDirName(state.epochsDone));
+    model = await tf.loadLayersModel(fileLoadHandler(last));
+    const saved = loadNamedTensors(path.join(last, CARRIER_FILES.optimizer));
+    model.compile({ optimizer, loss: softmaxCrossEntropy });
+    await optimizer.setWeights(saved);
+    for (const t of saved) t.tensor.dispose();
+    // The best net of the state, whatever a crash left in `dir` (tiny: a copy is cheap).
+    for (const f of ['model.json', 'weights.bin']) cpSync(path.join(ckptDir, epochDirName(state.bestEpoch), f), path.join(dir, f));
   } else {
     if (existsSync(statePath)) throw new CarrierNetError(`${dir} already holds a carrier training run; use --resume to continue it`);
     mkdirSync(ckptDir, { recursive: true });
-    writeJson(path.join(dir, CARRIER_FILES.config), { format: 'fmmatch-carrier-net', config, dataset: { dir: index.dir, contentHash: index.contentHash }, backend });
+    writeJson(path.join(dir, CARRIER_FILES.config), { format: 'fmmatch-carrier-net', config, dataset: { dir: index.dir, contentHash: index.contentHash }, splitHash: hashOfSplit, backend });
     model = buildCarrierNet(config);
-    model.compile({ optimizer, loss: 'categoricalCrossentropy' });
-    state = { config, datasetHash: index.contentHash, epochsDone: 0, bestValLoss: Infinity, bestEpoch: 0, history: [], stopped: 'running' };
+    model.compile({ optimizer, loss: softmaxCrossEntropy });
+    state = { config, datasetHash: index.contentHash, splitHash: hashOfSplit, epochsDone: 0, bestValLoss: Infinity, bestEpoch: 0, history: [], stopped: 'running' };
   }
 
-  const bins = config.spectrum.count;
-  const tf0 = performance.now();
-  const trainRows = split.train;
-  const both = [...trainRows, ...split.validation];
-  const all = await spectraOfRows(index, both, config.spectrum, hooks.onFeatures);
-  const featureSeconds = (performance.now() - tf0) / 1000;
-  const xTrain = all.subarray(0, trainRows.length * bins);
-  const xVal = all.subarray(trainRows.length * bins);
-  const carrierOf = (r: number): number => paramsOf(index, r)[0] as number;
-  const valCarriers = split.validation.map(carrierOf);
+  try {
+    const bins = config.spectrum.count;
+    const tf0 = performance.now();
+    const trainRows = split.train;
+    const all = await spectraOfRows(index, [...trainRows, ...split.validation], config.spectrum, hooks.onFeatures, hooks.signal);
+    const featureSec = (performance.now() - tf0) / 1000;
+    const summary = (stopped: CarrierTrainSummary['stopped']): CarrierTrainSummary => ({
+      dir,
+      epochsDone: state.epochsDone,
+      bestEpoch: state.bestEpoch,
+      bestValLoss: state.bestValLoss,
+      stopped,
+      totalSec: (performance.now() - t0) / 1000,
+      featureSec,
+    });
+    if (all === null) return summary('interrupted');
+    const xTrain = all.subarray(0, trainRows.length * bins);
+    const xVal = all.subarray(trainRows.length * bins);
+    const carrierOf = (r: number): number => paramsOf(index, r)[0] as number;
+    const valCarriers = split.validation.map(carrierOf);
 
-  let stopped: CarrierTrainSummary['stopped'] = state.stopped;
-  const xb = new Float32Array(config.batchSize * bins);
-  const yb = new Float32Array(config.batchSize * bins);
-  for (let epoch = state.epochsDone + 1; stopped === 'running' && epoch <= config.epochs; epoch++) {
-    const te = performance.now();
-    const order = seededPermutation(trainRows.length, `fmmatch/carrier-epoch/${config.seed}/${epoch}`);
-    const batches = Math.ceil(order.length / config.batchSize);
-    let sumLoss = 0;
-    let seen = 0;
-    let aborted = false;
-    for (let b = 0; b < batches; b++) {
-      const idx = order.slice(b * config.batchSize, (b + 1) * config.batchSize);
-      idx.forEach((i, j) => {
-        xb.set(xTrain.subarray(i * bins, (i + 1) * bins), j * bins);
-        encodeCarrierTarget(config, carrierOf(trainRows[i] as number), yb, j * bins);
-      });
-      const n = idx.length;
-      const xt = tf.tensor3d(xb.subarray(0, n * bins), [n, bins, 1]);
-      const yt = tf.tensor2d(yb.subarray(0, n * bins), [n, bins]);
-      const loss = (await model.trainOnBatch(xt, yt)) as number;
-      xt.dispose();
-      yt.dispose();
-      if (!Number.isFinite(loss)) throw new CarrierNetError(`carrier training diverged at epoch ${epoch}, batch ${b + 1}; try a lower --lr`);
-      sumLoss += loss * n;
-      seen += n;
-      hooks.onBatch?.(epoch, b + 1, batches, sumLoss / seen, seen / ((performance.now() - te) / 1000));
-      if (hooks.signal?.aborted) {
-        aborted = true;
-        break;
+    const xb = new Float32Array(config.batchSize * bins);
+    const yb = new Float32Array(config.batchSize * bins);
+    for (let epoch = state.epochsDone + 1; state.stopped === 'running' && epoch <= config.epochs; epoch++) {
+      const te = performance.now();
+      const order = seededPermutation(trainRows.length, `fmmatch/carrier-epoch/${config.seed}/${epoch}`);
+      const batches = Math.ceil(order.length / config.batchSize);
+      let sumLoss = 0;
+      let seen = 0;
+      for (let b = 0; b < batches; b++) {
+        const idx = order.slice(b * config.batchSize, (b + 1) * config.batchSize);
+        idx.forEach((i, j) => {
+          xb.set(xTrain.subarray(i * bins, (i + 1) * bins), j * bins);
+          encodeCarrierTarget(config, carrierOf(trainRows[i] as number), yb, j * bins);
+        });
+        const n = idx.length;
+        const xt = tf.tensor3d(xb.subarray(0, n * bins), [n, bins, 1]);
+        const yt = tf.tensor2d(yb.subarray(0, n * bins), [n, bins]);
+        let loss: number;
+        try {
+          loss = (await model.trainOnBatch(xt, yt)) as number;
+        } finally {
+          xt.dispose();
+          yt.dispose();
+        }
+        if (!Number.isFinite(loss)) throw new CarrierNetError(`carrier training diverged at epoch ${epoch}, batch ${b + 1}; try a lower --lr`);
+        sumLoss += loss * n;
+        seen += n;
+        hooks.onBatch?.(epoch, b + 1, batches, sumLoss / seen, seen / ((performance.now() - te) / 1000));
+        if (hooks.signal?.aborted) return summary('interrupted');
       }
+      const trainSec = (performance.now() - te) / 1000;
+      const val = evaluate(model, config, xVal, valCarriers);
+      if (!Number.isFinite(val.loss)) throw new CarrierNetError(`carrier training diverged at epoch ${epoch} (validation loss ${val.loss}); try a lower --lr`);
+      const record: CarrierEpochRecord = {
+        epoch,
+        loss: sumLoss / seen,
+        val_loss: val.loss,
+        val_carrier_cents: median(val.cents),
+        val_within_50: val.cents.filter((c) => c < 50).length / val.cents.length,
+        seconds: (performance.now() - te) / 1000,
+        samples_per_sec: seen / trainSec,
+      };
+      const best = val.loss < state.bestValLoss;
+      const bestEpoch = best ? epoch : state.bestEpoch;
+      const bestValLoss = best ? val.loss : state.bestValLoss;
+      let next: CarrierState['stopped'] = 'running';
+      if (epoch - bestEpoch >= config.patience) next = 'early-stopping';
+      else if (epoch >= config.epochs) next = 'max-epochs';
+      const epochDir = path.join(ckptDir, epochDirName(epoch));
+      mkdirSync(epochDir, { recursive: true });
+      await model.save(fileSaveHandler(epochDir));
+      await saveNamedTensors(path.join(epochDir, CARRIER_FILES.optimizer), await optimizer.getWeights());
+      state = { ...state, epochsDone: epoch, bestEpoch, bestValLoss, history: [...state.history, record], stopped: next };
+      writeJson(statePath, state);
+      writeFileSync(path.join(dir, CARRIER_FILES.history), historyCsv(state.history));
+      if (best) for (const f of ['model.json', 'weights.bin']) cpSync(path.join(epochDir, f), path.join(dir, f));
+      // Keep the last epoch (resume) and the best one (the net); older folders go.
+      const keep = new Set([epochDirName(epoch), epochDirName(bestEpoch)]);
+      for (const d of readdirSync(ckptDir)) if (d.startsWith('epoch-') && !keep.has(d)) rmSync(path.join(ckptDir, d), { recursive: true, force: true });
+      hooks.onEpoch?.(record, best);
     }
-    if (aborted) {
-      stopped = 'interrupted';
-      break;
+    // Resumed with its epochs already used up: the run is finished; say so in the state.
+    if (state.stopped === 'running') {
+      state = { ...state, stopped: 'max-epochs' };
+      writeJson(statePath, state);
     }
-    const trainSec = (performance.now() - te) / 1000;
-    const val = evaluate(model, config, xVal, valCarriers);
-    const record: CarrierEpochRecord = {
-      epoch,
-      loss: sumLoss / seen,
-      val_loss: val.loss,
-      val_carrier_cents: median(val.cents),
-      val_within_50: val.cents.filter((c) => c < 50).length / val.cents.length,
-      seconds: (performance.now() - te) / 1000,
-      samples_per_sec: seen / trainSec,
-    };
-    const best = val.loss < state.bestValLoss;
-    let { bestEpoch, bestValLoss } = state;
-    if (best) {
-      bestEpoch = epoch;
-      bestValLoss = val.loss;
-      await model.save(fileSaveHandler(dir));
-    }
-    let next: CarrierState['stopped'] = 'running';
-    if (epoch - bestEpoch >= config.patience) next = 'early-stopping';
-    else if (epoch >= config.epochs) next = 'max-epochs';
-    await model.save(fileSaveHandler(ckptDir));
-    await saveNamedTensors(path.join(ckptDir, CARRIER_FILES.optimizer), await optimizer.getWeights());
-    const history = [...state.history, record];
-    state = { ...state, epochsDone: epoch, bestEpoch, bestValLoss, history, stopped: next };
-    writeJson(statePath, state);
-    writeFileSync(path.join(dir, CARRIER_FILES.history), historyCsv(history));
-    hooks.onEpoch?.(record, best);
-    stopped = next;
+    return summary(state.stopped);
+  } finally {
+    model.dispose();
+    optimizer.dispose();
   }
-  if (stopped === 'running') stopped = 'max-epochs';
-  model.dispose();
-  return { dir, epochsDone: state.epochsDone, bestEpoch: state.bestEpoch, bestValLoss: state.bestValLoss, stopped, seconds: (performance.now() - t0) / 1000, featureSeconds };
 }
 
 /** A loaded carrier net. */
@@ -384,25 +480,48 @@ export interface CarrierPredictor {
   readonly dir: string;
   readonly model: tf.LayersModel;
   readonly config: CarrierNetConfig;
+  /** The spectrum plan (FFT tables), kept for reuse across batches. */
+  readonly plan: LogSpectrumPlan;
 }
 
-/** True when `cnnDir` holds a trained carrier net. */
-export function hasCarrierNet(cnnDir: string): boolean {
-  return existsSync(path.join(cnnDir, CARRIER_DIR, 'model.json'));
+/**
+ * Whether `cnnDir` has a carrier net to use: `absent`; `unfinished` (a run still training or
+ * interrupted: its net is not used until train-carrier finishes, so a half-trained net never
+ * silently replaces the CNN's carrier); `ready`.
+ */
+export function carrierNetStatus(cnnDir: string): 'absent' | 'unfinished' | 'ready' {
+  const dir = path.join(cnnDir, CARRIER_DIR);
+  if (!existsSync(path.join(dir, 'model.json'))) return 'absent';
+  const statePath = path.join(dir, CARRIER_FILES.checkpoint, CARRIER_FILES.state);
+  // No checkpoint (removed after training): the net in `dir` is the finished one.
+  if (!existsSync(statePath)) return 'ready';
+  return readJson<CarrierState>(statePath).stopped === 'running' ? 'unfinished' : 'ready';
 }
 
-/** Loads `cnnDir/carrier/`. Throws an Error naming the file and the problem. */
-export async function loadCarrierNet(cnnDir: string): Promise<CarrierPredictor> {
+/**
+ * Loads `cnnDir/carrier/`, checking that it was trained on `cnnDir`'s split (a net trained beside
+ * another split could have seen this model's test notes). Throws an Error naming the file and the
+ * problem.
+ *
+ * @param expectedSplit the CNN's split; omitted: not checked.
+ */
+export async function loadCarrierNet(cnnDir: string, expectedSplit?: Split): Promise<CarrierPredictor> {
   const dir = path.join(cnnDir, CARRIER_DIR);
   const cfgPath = path.join(dir, CARRIER_FILES.config);
   if (!existsSync(cfgPath)) throw new Error(`${cfgPath}: missing (not a train-carrier output folder?)`);
-  const saved = JSON.parse(readFileSync(cfgPath, 'utf8')) as { format?: string; config?: CarrierNetConfig };
+  const saved = readJson<{ format?: string; config?: CarrierNetConfig; splitHash?: string }>(cfgPath);
   if (saved.format !== 'fmmatch-carrier-net' || !saved.config) throw new Error(`${cfgPath}: not a carrier-net config`);
+  if (expectedSplit && saved.splitHash !== splitHash(expectedSplit)) {
+    throw new Error(`${cfgPath}: this carrier net was trained beside another split than ${cnnDir}'s; train it again (npm run train-carrier -- --model ${cnnDir}) or pass --no-spectral-carrier`);
+  }
   checkLogSpectrumConfig(saved.config.spectrum);
   const model = await tf.loadLayersModel(fileLoadHandler(dir));
   const inShape = model.inputs[0]?.shape;
-  if (inShape?.[1] !== saved.config.spectrum.count) throw new Error(`${dir}: the net takes ${inShape?.[1]} bins but config.json names ${saved.config.spectrum.count}`);
-  return { dir, model, config: saved.config };
+  if (inShape?.[1] !== saved.config.spectrum.count) {
+    model.dispose();
+    throw new Error(`${dir}: the net takes ${inShape?.[1]} bins but config.json names ${saved.config.spectrum.count}`);
+  }
+  return { dir, model, config: saved.config, plan: new LogSpectrumPlan(saved.config.spectrum) };
 }
 
 /**
@@ -412,8 +531,7 @@ export async function loadCarrierNet(cnnDir: string): Promise<CarrierPredictor> 
  */
 export function predictCarrierHz(predictor: CarrierPredictor, notes: readonly Float32Array[]): number[] {
   const { spectrum } = predictor.config;
-  const plan = new LogSpectrumPlan(spectrum);
   const x = new Float32Array(notes.length * spectrum.count);
-  notes.forEach((a, i) => plan.compute(a, x, i * spectrum.count));
+  notes.forEach((a, i) => predictor.plan.compute(a, x, i * spectrum.count));
   return predictCarrierFromSpectra(predictor.model, spectrum, x, notes.length);
 }

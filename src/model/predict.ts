@@ -8,9 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { DatasetConfig } from '../dataset/config.ts';
 import { checkNormalization, type TargetNormalization } from '../dataset/targets.ts';
 import { PARAM_COUNT, PARAM_SPECS } from '../synth/params.ts';
-import { type CarrierPredictor, hasCarrierNet, loadCarrierNet, predictCarrierHz } from './carrier-net.ts';
+import { type CarrierPredictor, carrierNetStatus, loadCarrierNet, predictCarrierHz } from './carrier-net.ts';
 import { fileLoadHandler } from './io.ts';
-import { predictPrepared, prepareInput, TRAIN_FILES } from './train-cnn.ts';
+import { predictPrepared, prepareInput, readSplit, TRAIN_FILES } from './train-cnn.ts';
 
 /** A loaded model, ready to predict. */
 export interface CnnPredictor {
@@ -23,6 +23,12 @@ export interface CnnPredictor {
   readonly inputLength: number;
   /** The spectral carrier net (`<dir>/carrier/`, ours) whose carrier replaces the CNN's, or null. */
   readonly carrier: CarrierPredictor | null;
+  /**
+   * Where the carrier comes from: `net` (the carrier net), or the CNN because there is none
+   * (`cnn`), it is still training or was interrupted (`cnn-net-unfinished`), or it was not asked
+   * for (`cnn-net-off`).
+   */
+  readonly carrierSource: 'net' | 'cnn' | 'cnn-net-unfinished' | 'cnn-net-off';
 }
 
 /** Options of {@link loadCnn}. */
@@ -47,14 +53,32 @@ export async function loadCnn(dir: string, options: LoadCnnOptions = {}): Promis
   const model = await tf.loadLayersModel(fileLoadHandler(dir));
   const shape = model.inputs[0].shape;
   const outShape = model.outputs[0].shape;
-  if (outShape[outShape.length - 1] !== PARAM_COUNT) throw new Error(`${dir}: the model outputs ${outShape[outShape.length - 1]} values, expected ${PARAM_COUNT}`);
   const bins = norm.carrierBins;
-  if (bins && model.outputs[1]?.shape[1] !== bins.count) throw new Error(`${dir}: targets.json names ${bins.count} carrier bins but the model has no such output`);
-  const carrier = (options.spectralCarrier ?? true) && hasCarrierNet(dir) ? await loadCarrierNet(dir) : null;
-  if (carrier && carrier.config.spectrum.sampleRate !== synth.sampleRate) {
-    throw new Error(`${carrier.dir}: the carrier net takes ${carrier.config.spectrum.sampleRate} Hz notes, the CNN ${synth.sampleRate} Hz`);
+  const problem =
+    outShape[outShape.length - 1] !== PARAM_COUNT
+      ? `the model outputs ${outShape[outShape.length - 1]} values, expected ${PARAM_COUNT}`
+      : bins && model.outputs[1]?.shape[1] !== bins.count
+        ? `targets.json names ${bins.count} carrier bins but the model has no such output`
+        : null;
+  if (problem !== null) {
+    model.dispose();
+    throw new Error(`${dir}: ${problem}`);
   }
-  return { dir, model, norm, synth, inputLength: shape[1] as number, carrier };
+  const status = carrierNetStatus(dir);
+  const wanted = options.spectralCarrier ?? true;
+  let carrier: CarrierPredictor | null = null;
+  if (wanted && status === 'ready') {
+    try {
+      carrier = await loadCarrierNet(dir, readSplit(dir));
+      if (carrier.config.spectrum.sampleRate !== synth.sampleRate) throw new Error(`${carrier.dir}: the carrier net takes ${carrier.config.spectrum.sampleRate} Hz notes, the CNN ${synth.sampleRate} Hz`);
+    } catch (e) {
+      carrier?.model.dispose();
+      model.dispose();
+      throw e;
+    }
+  }
+  const carrierSource = carrier ? 'net' : !wanted && status !== 'absent' ? 'cnn-net-off' : status === 'unfinished' ? 'cnn-net-unfinished' : 'cnn';
+  return { dir, model, norm, synth, inputLength: shape[1] as number, carrier, carrierSource };
 }
 
 /**
