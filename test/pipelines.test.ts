@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -41,8 +41,19 @@ test('train-cnn trains, checkpoints, resumes with more epochs, and writes its re
   }
   const split = JSON.parse(readFileSync(path.join(model, 'split.json'), 'utf8'));
   assert.deepEqual([split.ids.train.length, split.ids.validation.length, split.ids.test.length], [7, 2, 3]);
+  // The checkpoint is one epoch folder named by state.json.
+  const ckpt = path.join(model, 'checkpoint');
+  assert.deepEqual(readdirSync(ckpt).sort(), ['epoch-0001', 'state.json']);
+  assert.equal(JSON.parse(readFileSync(path.join(ckpt, 'state.json'), 'utf8')).checkpoint, 'epoch-0001');
+  // A checkpoint in the older flat layout (files in checkpoint/, no folder named) still resumes.
+  for (const f of readdirSync(path.join(ckpt, 'epoch-0001'))) renameSync(path.join(ckpt, 'epoch-0001', f), path.join(ckpt, f));
+  rmSync(path.join(ckpt, 'epoch-0001'), { recursive: true });
+  const legacy = JSON.parse(readFileSync(path.join(ckpt, 'state.json'), 'utf8'));
+  delete legacy.checkpoint;
+  writeFileSync(path.join(ckpt, 'state.json'), JSON.stringify(legacy));
   const again = runCli('train-cnn', ['--data', data, '--out', model, '--epochs', '2', '--batch', '4', '--quiet', '--resume']);
   assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual(readdirSync(ckpt).sort(), ['epoch-0002', 'state.json'], 'the flat files are gone once epoch 2 is saved');
   const history = readCsv(path.join(model, 'history.csv'));
   assert.deepEqual(history.map((h) => h.epoch), ['1', '2']);
   for (const h of history) assert.ok(Number.isFinite(Number(h.val_loss)) && Number(h.samples_per_sec) > 0 && Number(h.val_carrier_cents) >= 0);

@@ -4,7 +4,7 @@
  * weights; a checkpoint (model + optimizer state + history) after every epoch, so an interrupted
  * run resumes where it stopped. Audio streams from disk one batch at a time.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_CARRIER_BINS, decodeCarrierBins, encodeCarrierBins } from '../dataset/carrier-bins.ts';
@@ -83,6 +83,21 @@ interface TrainState {
   readonly bestEpoch: number;
   readonly history: EpochRecord[];
   readonly stopped: 'running' | 'early-stopping' | 'max-epochs';
+  /** Folder (under checkpoint/) of the last epoch's model and optimizer; absent in older checkpoints (then: checkpoint/ itself). */
+  readonly checkpoint?: string;
+}
+
+const epochDirName = (epoch: number): string => `epoch-${String(epoch).padStart(4, '0')}`;
+
+/**
+ * Removes what a newer checkpoint supersedes: other epoch folders and the files of the older,
+ * flat layout. Called only after state.json names `keep`.
+ */
+function removeStaleCheckpoints(ckptDir: string, keep: string): void {
+  for (const f of readdirSync(ckptDir)) {
+    if (f === keep || f === TRAIN_FILES.state || f.startsWith(`${TRAIN_FILES.state}.`)) continue;
+    if (f.startsWith('epoch-') || f === 'model.json' || f === 'weights.bin' || f.startsWith(`${TRAIN_FILES.optimizer}.`)) rmSync(path.join(ckptDir, f), { recursive: true, force: true });
+  }
 }
 
 /** Callbacks for progress display. */
@@ -281,10 +296,14 @@ export async function trainCnn(index: DatasetIndex, outDir: string, config: Trai
     if (state.datasetHash !== index.contentHash) throw new TrainError(`${outDir}: the checkpoint was trained on another dataset (${state.datasetHash}, this one is ${index.contentHash})`);
     split = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.split), 'utf8')).rows as Split;
     norm = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.targets), 'utf8')) as TargetNormalization;
-    model = await tf.loadLayersModel(fileLoadHandler(ckptDir));
+    // Checkpoints from before per-epoch folders sit in the checkpoint folder itself.
+    const last = state.checkpoint ? path.join(ckptDir, state.checkpoint) : ckptDir;
+    model = await tf.loadLayersModel(fileLoadHandler(last));
     optimizer = compile(model, config);
     // Adamax's moments live in the optimizer's weights; without them a resume would restart its warm-up.
-    await optimizer.setWeights(loadNamedTensors(path.join(ckptDir, TRAIN_FILES.optimizer)));
+    const saved = loadNamedTensors(path.join(last, TRAIN_FILES.optimizer));
+    await optimizer.setWeights(saved);
+    for (const t of saved) t.tensor.dispose();
   } else {
     if (existsSync(statePath)) throw new TrainError(`${outDir} already holds a training run; use --resume to continue it or choose another --out`);
     mkdirSync(ckptDir, { recursive: true });
@@ -394,10 +413,15 @@ export async function trainCnn(index: DatasetIndex, outDir: string, config: Trai
     let nextState: TrainState['stopped'] = 'running';
     if (epoch - bestEpoch >= config.patience) nextState = 'early-stopping';
     else if (epoch >= config.epochs) nextState = 'max-epochs';
-    await model.save(fileSaveHandler(ckptDir));
-    await saveNamedTensors(path.join(ckptDir, TRAIN_FILES.optimizer), await optimizer.getWeights());
-    state = { ...state, epochsDone: epoch, bestEpoch, bestValLoss, history, stopped: nextState };
+    // The epoch's model and optimizer go to a folder of their own, then state.json (replaced
+    // atomically) names it: a crash at any point leaves a state whose files all exist.
+    const checkpoint = epochDirName(epoch);
+    mkdirSync(path.join(ckptDir, checkpoint), { recursive: true });
+    await model.save(fileSaveHandler(path.join(ckptDir, checkpoint)));
+    await saveNamedTensors(path.join(ckptDir, checkpoint, TRAIN_FILES.optimizer), await optimizer.getWeights());
+    state = { ...state, epochsDone: epoch, bestEpoch, bestValLoss, history, stopped: nextState, checkpoint };
     writeJson(statePath, state);
+    removeStaleCheckpoints(ckptDir, checkpoint);
     writeFileSync(path.join(outDir, TRAIN_FILES.history), historyCsv(history));
     hooks.onEpoch?.(record, best);
     stopped = nextState;
