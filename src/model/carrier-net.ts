@@ -60,7 +60,9 @@ export const DEFAULT_CARRIER_NET_CONFIG: CarrierNetConfig = Object.freeze({
   epochs: 60,
   batchSize: 32,
   seed: 0,
-  learningRate: 0.002,
+  // Chosen on the validation split of the 5,000-patch dataset: 0.004 reached a lower best
+  // validation cross-entropy (3.690) than 0.008 (3.714), and 0.002 learnt about half as fast.
+  learningRate: 0.004,
   patience: 8,
   channels: 32,
   sigmaCents: 15,
