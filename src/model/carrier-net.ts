@@ -24,7 +24,7 @@
  * all within the carrier's range.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { type DatasetIndex, loadAudio, paramsOf } from '../dataset/reader.ts';
@@ -33,7 +33,8 @@ import { checkLogSpectrumConfig, DEFAULT_LOG_SPECTRUM, type LogSpectrumConfig, L
 import { PARAM_SPECS } from '../synth/params.ts';
 import { SaveableAdamax } from './adamax.ts';
 import type { BackendInfo } from './backend.ts';
-import { fileLoadHandler, fileSaveHandler, loadNamedTensors, saveNamedTensors } from './io.ts';
+import { fileLoadHandler, fileSaveHandler, loadNamedTensors, saveNamedTensors, writeJsonAtomic } from './io.ts';
+import { epochDirName, quantile, TRAIN_FILES } from './train-cnn.ts';
 
 /** What determines a carrier-net training run (saved in `carrier/config.json`; a resume must match). */
 export interface CarrierNetConfig {
@@ -75,15 +76,8 @@ const DILATIONS = [1, 2, 4, 8, 16, 32, 64, 128, 256] as const;
 /** The folder of a CNN model that holds its carrier net. */
 export const CARRIER_DIR = 'carrier';
 
-/** Files of the carrier folder. */
-export const CARRIER_FILES = {
-  config: 'config.json',
-  history: 'history.csv',
-  testMetrics: 'test-metrics.csv',
-  checkpoint: 'checkpoint',
-  state: 'state.json',
-  optimizer: 'optimizer',
-} as const;
+/** Files of the carrier folder: named as train-cnn's. */
+export const CARRIER_FILES = (({ config, history, testMetrics, checkpoint, state, optimizer }) => ({ config, history, testMetrics, checkpoint, state, optimizer }))(TRAIN_FILES);
 
 const carrierSpec = PARAM_SPECS[0];
 if (carrierSpec?.name !== 'carrier_hz') throw new Error('parameter table must start with carrier_hz');
@@ -232,18 +226,8 @@ export function shareWithinCents(pairs: ReadonlyArray<{ truth: readonly number[]
   return pairs.filter((p) => centsBetween(p.predicted[0] as number, p.truth[0] as number) < cents).length / pairs.length;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = (s.length - 1) / 2;
-  return ((s[Math.floor(m)] as number) + (s[Math.ceil(m)] as number)) / 2;
-}
-
-function writeJson(file: string, value: unknown): void {
-  // rename is atomic: an interrupted write never leaves half a file.
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(`${file}.tmp`, file);
-}
+const median = (xs: readonly number[]): number => quantile([...xs].sort((a, b) => a - b), 0.5);
+const writeJson = writeJsonAtomic;
 
 function readJson<T>(file: string): T {
   try {
@@ -331,7 +315,6 @@ function evaluate(model: tf.LayersModel, config: CarrierNetConfig, x: Float32Arr
   return { loss: loss / n, cents };
 }
 
-const epochDirName = (epoch: number): string => `epoch-${String(epoch).padStart(4, '0')}`;
 
 /**
  * Trains (or resumes) the carrier net of the CNN model in `cnnDir` on that model's training split,

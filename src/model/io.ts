@@ -21,6 +21,11 @@ function writeAtomic(file: string, data: string | Uint8Array): void {
   renameSync(tmp, file);
 }
 
+/** Writes `value` as indented JSON atomically (a temporary file renamed over `file`): an interrupted write never leaves half a file. */
+export function writeJsonAtomic(file: string, value: unknown): void {
+  writeAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
 function concatWeightData(data: ArrayBuffer | ArrayBuffer[]): Uint8Array {
   if (!Array.isArray(data)) return new Uint8Array(data);
   const total = data.reduce((s, b) => s + b.byteLength, 0);

@@ -4,7 +4,7 @@
  * weights; a checkpoint (model + optimizer state + history) after every epoch, so an interrupted
  * run resumes where it stopped. Audio streams from disk one batch at a time.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_CARRIER_BINS, decodeCarrierBins, encodeCarrierBins } from '../dataset/carrier-bins.ts';
@@ -15,7 +15,7 @@ import { PARAM_COUNT, PARAM_SPECS } from '../synth/params.ts';
 import { type BackendInfo } from './backend.ts';
 import { SaveableAdamax } from './adamax.ts';
 import { type Activation, buildPaperCnn } from './cnn.ts';
-import { fileLoadHandler, fileSaveHandler, loadNamedTensors, saveNamedTensors } from './io.ts';
+import { fileLoadHandler, fileSaveHandler, loadNamedTensors, saveNamedTensors, writeJsonAtomic } from './io.ts';
 
 /** What determines a training run (written to `config.json`; a resume must match it). */
 export interface TrainCnnConfig {
@@ -87,7 +87,8 @@ interface TrainState {
   readonly checkpoint?: string;
 }
 
-const epochDirName = (epoch: number): string => `epoch-${String(epoch).padStart(4, '0')}`;
+/** Name of an epoch's checkpoint folder (sorts by epoch). */
+export const epochDirName = (epoch: number): string => `epoch-${String(epoch).padStart(4, '0')}`;
 
 /**
  * Removes what a newer checkpoint supersedes: other epoch folders and the files of the older,
@@ -187,11 +188,7 @@ function batchesOf(rows: readonly number[], size: number): number[][] {
   return out;
 }
 
-function writeJson(file: string, value: unknown): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(tmp, file);
-}
+const writeJson = writeJsonAtomic;
 
 function historyCsv(history: readonly EpochRecord[]): string {
   const cols = ['epoch', 'loss', 'mse', 'mae', 'val_loss', 'val_mse', 'val_mae', 'val_carrier_cents', 'seconds', 'samples_per_sec'] as const;
@@ -449,7 +446,8 @@ export interface TestMetrics {
   readonly pairs: { truth: number[]; predicted: number[] }[];
 }
 
-function quantile(sorted: readonly number[], q: number): number {
+/** Linear-interpolated quantile of ascending values (NaN when empty). */
+export function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return NaN;
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
