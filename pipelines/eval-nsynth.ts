@@ -90,7 +90,14 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
   })();
   const outDir = path.resolve(args.out ?? path.join('reports', `${path.basename(modelDir)}_on_${path.basename(nsynthPath).replace(/\.tfrecord$/, '')}`));
   mkdirSync(outDir, { recursive: true });
-  if (!args.quiet) process.stderr.write(`eval-nsynth: model ${path.relative(process.cwd(), modelDir)} (${cnn.synth.algorithm}; carrier from ${cnn.carrier ? 'its spectral carrier net' : cnn.carrierSource === 'cnn-net-unfinished' ? 'the CNN: its carrier net has not finished training' : 'the CNN'}); ${describeBackend(backend)}; ${args.workers} workers\n`);
+  // Which carrier the `cnn` system uses, said in the log, the summary line and the report.
+  const carrierBy = {
+    net: 'the spectral carrier net (<model>/carrier/, ours)',
+    cnn: 'the CNN (the paper)',
+    'cnn-net-unfinished': 'the CNN: the model’s carrier net has not finished training',
+    'cnn-net-off': 'the CNN (--no-spectral-carrier)',
+  }[cnn.carrierSource];
+  if (!args.quiet) process.stderr.write(`eval-nsynth: model ${path.relative(process.cwd(), modelDir)} (${cnn.synth.algorithm}; carrier by ${carrierBy}); ${describeBackend(backend)}; ${args.workers} workers\n`);
 
   const interrupt = onInterrupt('eval-nsynth', "stopping after the notes in flight; a report of what is done will be written");
   let bar: Progress | null = null;
@@ -116,12 +123,6 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
 
     const summary = aggregate(out.results);
     const carrierCents = medianCarrierCentsFromPitch(out.results, 'cnn').toFixed(0);
-    const carrierBy = {
-      net: 'the spectral carrier net (<model>/carrier/, ours)',
-      cnn: 'the CNN (the paper)',
-      'cnn-net-unfinished': 'the CNN: the model’s carrier net has not finished training',
-      'cnn-net-off': 'the CNN (--no-spectral-carrier)',
-    }[cnn.carrierSource];
     // Audio only for the notes the HTML shows (best, median, worst per family), read again.
     const families = [...new Set(out.results.map((r) => r.meta.instrument_family_str))];
     const shown = new Set(families.flatMap((f) => pickExampleNotes(out.results.filter((r) => r.meta.instrument_family_str === f), 'cnn').map((p) => p.result.meta.note_str)));
@@ -185,7 +186,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     const pct = (base: SystemName, m: 'fft' | 'stft' | 'logmel'): string => pctOf('cnn', base, m);
     process.stdout.write(
       `eval-nsynth: ${out.results.length} notes evaluated, ${out.skipped.length} skipped, in ${out.seconds.toFixed(1)} s; ` +
-        `carrier by ${cnn.carrier ? 'the spectral carrier net' : 'the CNN'}, vs the notes' pitch: median |error| ${carrierCents} cents; ` +
+        `carrier by ${carrierBy}, vs the notes' pitch: median |error| ${carrierCents} cents; ` +
         `CNN improvement over sine-440 FFT ${pct('sine440', 'fft')}, STFT ${pct('sine440', 'stft')}, log-mel ${pct('sine440', 'logmel')} ` +
         `(paper: 53.34 / 61.95 / 22.00 %); over pitched sine FFT ${pct('pitched', 'fft')}, STFT ${pct('pitched', 'stft')}, log-mel ${pct('pitched', 'logmel')} ` +
         `${args['pitch-carrier'] ? `; CNN patch at the note's pitch: over sine-440 log-mel ${pctOf('cnn_pitch', 'sine440', 'logmel')}, over pitched sine FFT ${pctOf('cnn_pitch', 'pitched', 'fft')}, STFT ${pctOf('cnn_pitch', 'pitched', 'stft')}, log-mel ${pctOf('cnn_pitch', 'pitched', 'logmel')}` : ''}` +

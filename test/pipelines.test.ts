@@ -236,7 +236,7 @@ test('eval-nsynth --ddx7 puts the DDX7 resynthesis beside the CNN and the baseli
     assert.ok(Number(n.cnn_pitch_logmel) > 0);
   }
   assert.match(r.stdout, /CNN patch at the note's pitch: over sine-440 log-mel -?[\d.]+ %/);
-  assert.match(r.stdout, /carrier by the CNN, vs the notes' pitch: median \|error\| \d+ cents/);
+  assert.match(r.stdout, /carrier by the CNN \(the paper\), vs the notes' pitch: median \|error\| \d+ cents/);
   const summary = readCsv(path.join(out, 'summary.csv'));
   assert.ok(summary.some((s) => s.group === 'flute' && s.system === 'ddx7'));
   assert.ok(summary.some((s) => s.group === 'overall' && s.system === 'cnn_pitch'));
