@@ -76,7 +76,7 @@ export class LogSpectrumPlan {
   readonly config: LogSpectrumConfig;
   private readonly fft: RealFftPlan;
   private readonly mag: Float64Array;
-  /** Per log bin: first and one-past-last FFT bin inside its edges (empty when narrower than an FFT bin). */
+  /** Per log bin: first and one-past-last FFT bin inside its edges (fewer than three: interpolated instead). */
   private readonly first: Int32Array;
   private readonly end: Int32Array;
   /** Per log bin: its centre in fractional FFT bins (for interpolation when the bin is empty). */

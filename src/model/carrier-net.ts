@@ -269,17 +269,9 @@ export async function spectraOfRows(index: DatasetIndex, rows: readonly number[]
   return out;
 }
 
-/** True when the model ends in a softmax (nets saved before the logits output) rather than logits. */
-function outputsProbabilities(model: tf.LayersModel): boolean {
-  return model.layers[model.layers.length - 1]?.getClassName() === 'Softmax';
-}
-
-/** Bin probabilities [m × bins] of spectra [m × bins]. */
-function probabilities(model: tf.LayersModel, x: Float32Array, m: number, bins: number): Float32Array {
-  return tf.tidy(() => {
-    const out = model.predict(tf.tensor3d(x, [m, bins, 1])) as tf.Tensor;
-    return (outputsProbabilities(model) ? out : tf.softmax(out)).dataSync() as Float32Array;
-  });
+/** Log-probabilities of the bins [m × bins] (log-softmax of the net's logits) for spectra [m × bins]. */
+function logProbabilities(model: tf.LayersModel, x: Float32Array, m: number, bins: number): Float32Array {
+  return tf.tidy(() => tf.logSoftmax(model.predict(tf.tensor3d(x, [m, bins, 1])) as tf.Tensor).dataSync() as Float32Array);
 }
 
 /** Runs the net on spectra [n × bins] and decodes one carrier (Hz) per note. */
@@ -288,7 +280,7 @@ export function predictCarrierFromSpectra(model: tf.LayersModel, spectrum: LogSp
   const out: number[] = [];
   for (let s = 0; s < n; s += batchSize) {
     const m = Math.min(batchSize, n - s);
-    const p = probabilities(model, x.subarray(s * bins, (s + m) * bins), m, bins);
+    const p = Float32Array.from(logProbabilities(model, x.subarray(s * bins, (s + m) * bins), m, bins), Math.exp);
     for (let b = 0; b < m; b++) out.push(decodeCarrier(spectrum, p, b * bins));
   }
   return out;
@@ -303,7 +295,7 @@ function evaluate(model: tf.LayersModel, config: CarrierNetConfig, x: Float32Arr
   const y = new Float32Array(bins);
   for (let s = 0; s < n; s += config.batchSize) {
     const m = Math.min(config.batchSize, n - s);
-    const logp = tf.tidy(() => tf.logSoftmax(model.predict(tf.tensor3d(x.subarray(s * bins, (s + m) * bins), [m, bins, 1])) as tf.Tensor).dataSync() as Float32Array);
+    const logp = logProbabilities(model, x.subarray(s * bins, (s + m) * bins), m, bins);
     const p = Float32Array.from(logp, Math.exp);
     for (let b = 0; b < m; b++) {
       const hz = carriers[s + b] as number;

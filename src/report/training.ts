@@ -52,6 +52,17 @@ function scatter(title: string, unit: string, pts: readonly [number, number][], 
   return `<figure><svg role="img" aria-label="${esc(title)}" viewBox="0 0 ${size} ${size}" width="${size}" height="${size}" font-size="10" font-family="sans-serif"><rect x="${pad}" y="${pad}" width="${size - 2 * pad}" height="${size - 2 * pad}" fill="none" stroke="#ccc"/><line x1="${s(lo)}" y1="${size - s(lo)}" x2="${s(hi)}" y2="${size - s(hi)}" stroke="#d62728"/>${dots}<text x="${size / 2}" y="${size - 8}" text-anchor="middle">true (${esc(unit)}${log ? ', log' : ''})</text><text transform="translate(10 ${size / 2}) rotate(-90)" text-anchor="middle">predicted</text></svg><figcaption>${esc(title)}</figcaption></figure>`;
 }
 
+/** The pages' shared style sheet (inline: the reports open offline from a file). */
+const PAGE_STYLE = `<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}th[scope=row]{text-align:left}caption{text-align:left;font-weight:bold;margin-bottom:4px}.grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}figcaption{text-align:center;font-size:12px}</style>`;
+
+/** The table of test errors per parameter, original units. */
+function perParamTable(metrics: TestMetrics): string {
+  const rows = metrics.perParam
+    .map((p) => `<tr><th scope="row">${esc(p.name)}</th><td>${esc(p.unit)}</td><td>${p.mae.toPrecision(4)}</td><td>${p.rmse.toPrecision(4)}</td><td>${p.mse.toPrecision(4)}</td></tr>`)
+    .join('');
+  return `<table><caption>Errors on the test split, original units</caption><thead><tr><th scope="col">parameter</th><th scope="col">unit</th><th scope="col">MAE</th><th scope="col">RMSE</th><th scope="col">MSE</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
 /** Reads history.csv (written by the trainer) into columns. */
 function readHistory(outDir: string): Record<string, number[]> {
   const lines = readFileSync(path.join(outDir, 'history.csv'), 'utf8').trim().split('\n');
@@ -91,9 +102,6 @@ export function writeTrainingReport(outDir: string, metrics: TestMetrics): strin
   ]);
   const centsPoints = h.val_carrier_cents ? xy('val_carrier_cents').filter(([, c]) => Number.isFinite(c)) : [];
   const cents = centsPoints.length > 0 ? lineChart('Validation carrier error per epoch', 'epoch', 'median |error|, cents', [{ name: 'validation', color: '#ff7f0e', points: centsPoints }]) : '';
-  const rows = metrics.perParam
-    .map((p) => `<tr><th scope="row">${esc(p.name)}</th><td>${esc(p.unit)}</td><td>${p.mae.toPrecision(4)}</td><td>${p.rmse.toPrecision(4)}</td><td>${p.mse.toPrecision(4)}</td></tr>`)
-    .join('');
   const scatters = PARAM_SPECS.map((s, j) =>
     scatter(s.name, s.unit, metrics.pairs.map((p) => [p.truth[j], p.predicted[j]] as [number, number]), s.min, s.max, s.scale === 'log'),
   ).join('');
@@ -101,7 +109,7 @@ export function writeTrainingReport(outDir: string, metrics: TestMetrics): strin
   const setup = describeSetup(outDir);
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fmmatch: CNN training report</title>
-<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}th[scope=row]{text-align:left}caption{text-align:left;font-weight:bold;margin-bottom:4px}.grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}figcaption{text-align:center;font-size:12px}</style></head>
+${PAGE_STYLE}</head>
 <body><h1>CNN training report</h1>
 <p>${esc(setup)}</p>
 <p>${h.epoch.length} epochs; best validation loss ${best.toPrecision(4)}. Test split: ${metrics.pairs.length} patches.
@@ -110,7 +118,7 @@ Pooled over the 15 parameters in original units (the paper's Table 5 reports MAE
 Carrier error: median ${metrics.carrierCents.median.toFixed(1)} cents, 90th percentile ${metrics.carrierCents.p90.toFixed(1)} cents.</p>
 <h2>Learning curves</h2><div class="grid">${loss}${mae}${cents}</div>
 <h2>Test errors per parameter</h2>
-<table><caption>Errors on the test split, original units</caption><thead><tr><th scope="col">parameter</th><th scope="col">unit</th><th scope="col">MAE</th><th scope="col">RMSE</th><th scope="col">MSE</th></tr></thead><tbody>${rows}</tbody></table>
+${perParamTable(metrics)}
 <h2>Predicted vs true (test split)</h2><div class="grid">${scatters}</div>
 </body></html>
 `;
@@ -134,9 +142,6 @@ export function writeCarrierReport(carrierDir: string, metrics: TestMetrics): st
   ]);
   const cents = lineChart('Validation carrier error per epoch', 'epoch', 'median |error|, cents', [{ name: 'median', color: '#ff7f0e', points: xy('val_carrier_cents') }]);
   const within = lineChart('Validation notes within 50 cents', 'epoch', '% of notes', [{ name: 'within 50 cents', color: '#2ca02c', points: xy('val_within_50').map(([e, v]) => [e, 100 * v]) }]);
-  const rows = metrics.perParam
-    .map((p) => `<tr><th scope="row">${esc(p.name)}</th><td>${esc(p.unit)}</td><td>${p.mae.toPrecision(4)}</td><td>${p.rmse.toPrecision(4)}</td><td>${p.mse.toPrecision(4)}</td></tr>`)
-    .join('');
   const spec = PARAM_SPECS[0];
   const carrierScatter = spec ? scatter('carrier_hz (carrier net)', spec.unit, metrics.pairs.map((p) => [p.truth[0], p.predicted[0]] as [number, number]), spec.min, spec.max, true, 360) : '';
   const errs = metrics.pairs.map((p) => Math.abs(1200 * Math.log2(Math.max(p.predicted[0], 1e-3) / p.truth[0])));
@@ -144,7 +149,7 @@ export function writeCarrierReport(carrierDir: string, metrics: TestMetrics): st
   const best = h.val_loss.length ? Math.min(...h.val_loss) : NaN;
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fmmatch: carrier net training report</title>
-<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}th[scope=row]{text-align:left}caption{text-align:left;font-weight:bold;margin-bottom:4px}.grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}figcaption{text-align:center;font-size:12px}</style></head>
+${PAGE_STYLE}</head>
 <body><h1>Spectral carrier net: training report</h1>
 <p>${h.epoch.length} epochs; best validation cross-entropy ${best.toPrecision(4)}. Test split of the CNN: ${metrics.pairs.length} patches.</p>
 <p>Carrier error: <strong>median ${metrics.carrierCents.median.toFixed(1)} cents</strong>, 90th percentile ${metrics.carrierCents.p90.toFixed(0)} cents;
@@ -154,7 +159,7 @@ With the CNN's other 14 parameters, pooled over the 15 in original units (the pa
 <h2>Learning curves</h2><div class="grid">${loss}${cents}${within}</div>
 <h2>Carrier, predicted vs true (test split)</h2><div class="grid">${carrierScatter}</div>
 <h2>Test errors per parameter (combined predictor)</h2>
-<table><caption>Errors on the test split, original units</caption><thead><tr><th scope="col">parameter</th><th scope="col">unit</th><th scope="col">MAE</th><th scope="col">RMSE</th><th scope="col">MSE</th></tr></thead><tbody>${rows}</tbody></table>
+${perParamTable(metrics)}
 </body></html>
 `;
   const file = path.join(carrierDir, 'report.html');
