@@ -28,6 +28,7 @@ export async function trainCarrierMain(argv: readonly string[]): Promise<number>
       y.options({
         model: { type: 'string', describe: 'folder written by train-cnn', default: path.join('models', 'cnn_paper-3s2p_n5000_seed0_seed0') },
         data: { type: 'string', describe: "dataset folder [default: the one the model was trained on]" },
+        'extra-data': { type: 'string', array: true, default: [] as string[], describe: "more gen-dataset folders whose every note joins the training set (another seed: they may share no patch with the model's dataset); validation and test stay the model's" },
         epochs: { type: 'number', default: d.epochs, describe: 'maximum epochs (early stopping usually ends sooner)' },
         batch: { type: 'number', default: d.batchSize, describe: 'batch size' },
         seed: { type: 'number', default: d.seed, describe: 'seed of the shuffles and initial weights (the split is the model\'s)' },
@@ -73,13 +74,22 @@ export async function trainCarrierMain(argv: readonly string[]): Promise<number>
   if (recorded?.contentHash !== index.contentHash) {
     throw new UserError(`${dataDir}: not the dataset ${args.model} was trained on (content hash ${index.contentHash}, the model's ${recorded?.contentHash ?? 'unrecorded'})`);
   }
+  let extras;
+  try {
+    extras = (args['extra-data'] as string[]).map((d) => openDataset(path.resolve(d)));
+  } catch (e) {
+    if (e instanceof DatasetReadError) throw new UserError(e.message);
+    throw e;
+  }
   const config: CarrierNetConfig = Object.freeze({ ...d, epochs: args.epochs, batchSize: args.batch, seed: args.seed, learningRate: args.lr, patience: args.patience, channels: args.channels });
   const backend = await initBackend({ backend: args.backend as BackendChoice, threads: args.threads });
   const log = (s: string): void => {
     if (!args.quiet) process.stderr.write(`${s}\n`);
   };
   const rel = (p: string): string => path.relative(process.cwd(), p) || '.';
-  log(`train-carrier: ${split.train.length} train / ${split.validation.length} validation notes of ${rel(index.dir)}; ${describeBackend(backend)}`);
+  const extraNotes = extras.reduce((a, x) => a + x.ids.length, 0);
+  const extraText = extras.length > 0 ? ` + ${extraNotes} train notes of ${extras.map((x) => rel(x.dir)).join(', ')}` : '';
+  log(`train-carrier: ${split.train.length} train / ${split.validation.length} validation notes of ${rel(index.dir)}${extraText}; ${describeBackend(backend)}`);
 
   const interrupt = onInterrupt('train-carrier', "stopping after this batch; the best net and the last epoch's checkpoint are kept");
   let bar: Progress | null = null;
@@ -106,7 +116,7 @@ export async function trainCarrierMain(argv: readonly string[]): Promise<number>
         lastVal = r.val_loss;
         log(`epoch ${r.epoch}: loss ${r.loss.toFixed(4)} | val_loss ${r.val_loss.toFixed(4)} carrier median ${r.val_carrier_cents.toFixed(1)} cents, ${(100 * r.val_within_50).toFixed(1)} % within 50 | ${r.samples_per_sec.toFixed(0)} samples/s, ${r.seconds.toFixed(0)} s${best ? ' | best so far, saved' : ''}`);
       },
-    }).catch((e: unknown) => {
+    }, extras).catch((e: unknown) => {
       if (e instanceof CarrierNetError || e instanceof DatasetReadError) throw new UserError(e.message);
       throw e;
     });
@@ -124,7 +134,7 @@ export async function trainCarrierMain(argv: readonly string[]): Promise<number>
     const within = shareWithinCents(metrics.pairs, 50);
     process.stdout.write(
       `train-carrier: ${summary.epochsDone} epochs (${summary.stopped}), best epoch ${summary.bestEpoch} (val_loss ${summary.bestValLoss.toFixed(4)}), ` +
-        `${(summary.totalSec / 60).toFixed(1)} min (spectra ${summary.featureSec.toFixed(0)} s) on ${describeBackend(backend)}; test (${metrics.pairs.length} patches): ` +
+        `${(summary.totalSec / 60).toFixed(1)} min (spectra ${summary.featureSec.toFixed(0)} s, ${summary.trainNotes} training notes) on ${describeBackend(backend)}; test (${metrics.pairs.length} patches): ` +
         `carrier error median ${metrics.carrierCents.median.toFixed(1)} cents, p90 ${metrics.carrierCents.p90.toFixed(0)} cents, ${(100 * within).toFixed(1)} % within 50 cents; ` +
         `with the CNN's other parameters: pooled MAE ${metrics.pooled.mae.toFixed(4)}, RMSE ${metrics.pooled.rmse.toFixed(4)} (original units) → ${rel(outFile)}\n`,
     );

@@ -197,3 +197,42 @@ test('train-carrier never reads the test notes, and an unfinished net is not use
   assert.equal(carrierNetStatus(model), 'ready');
   assert.equal(tf.memory().numTensors, tensors, 'training releases every tensor (model, optimizer, batches)');
 });
+
+test('train-carrier --extra-data: every extra note joins training; datasets sharing a patch with the model\'s are refused', async () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-carrier-extra-'));
+  const data = path.join(tmp, 'ds');
+  const model = path.join(tmp, 'model');
+  const extra = path.join(tmp, 'extra');
+  const sameSeed = path.join(tmp, 'same-seed');
+  for (const [out, count, seed] of [[data, 12, 12], [extra, 6, 13], [sameSeed, 5, 12]] as const) {
+    assert.equal(runCli('gen-dataset', ['--count', String(count), '--seed', String(seed), '--out', out, '--quiet']).status, 0);
+  }
+  assert.equal(runCli('train-cnn', ['--data', data, '--out', model, '--epochs', '1', '--batch', '4', '--quiet']).status, 0);
+  const split = readSplit(model);
+  const opts = ['--model', model, '--epochs', '1', '--batch', '4', '--channels', '4', '--quiet'];
+  // The same seed makes the same first patches: the model's test notes would leak into training.
+  assertOneLineError('train-carrier', runCli('train-carrier', [...opts, '--extra-data', sameSeed]), /same parameters as .*must not share patches/);
+  assertOneLineError('train-carrier', runCli('train-carrier', [...opts, '--extra-data', data]), /already part of the training data/);
+  assertOneLineError('train-carrier', runCli('train-carrier', [...opts, '--extra-data', path.join(tmp, 'nope')]), /no such dataset folder/);
+  assert.ok(!existsSync(path.join(model, 'carrier')), 'a refused run writes nothing');
+
+  const r = runCli('train-carrier', [...opts, '--extra-data', extra]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`, ${split.train.length + 6} training notes\\)`));
+  const saved = JSON.parse(readFileSync(path.join(model, 'carrier', 'config.json'), 'utf8'));
+  assert.deepEqual(saved.extraData.map((x: { notes: number; contentHash: string }) => [x.notes, x.contentHash]), [[6, openDataset(extra).contentHash]]);
+  assertOneLineError('train-carrier', runCli('train-carrier', ['--model', model, '--epochs', '2', '--batch', '4', '--channels', '4', '--resume']), /trained with other extra data/);
+
+  // The batches per epoch count the extra notes (7 + 6 at batch 4: 4 batches; the split alone: 2).
+  const backend = await initBackend({ backend: 'wasm', threads: 1 });
+  const index = openDataset(data);
+  const config = { ...DEFAULT_CARRIER_NET_CONFIG, epochs: 1, batchSize: 4, channels: 4 };
+  for (const [dir, extras, trainNotes] of [[path.join(tmp, 'm-plain'), [], split.train.length], [path.join(tmp, 'm-extra'), [openDataset(extra)], split.train.length + 6]] as const) {
+    cpSync(model, dir, { recursive: true });
+    rmSync(path.join(dir, 'carrier'), { recursive: true });
+    let batches = 0;
+    const s = await trainCarrierNet(index, dir, split, config, backend, false, { onBatch: (_e, _b, n) => (batches = n) }, extras);
+    assert.equal(s.trainNotes, trainNotes);
+    assert.equal(batches, Math.ceil(trainNotes / 4));
+  }
+});

@@ -185,6 +185,8 @@ interface CarrierState {
   readonly config: CarrierNetConfig;
   readonly datasetHash: string;
   readonly splitHash: string;
+  /** Content hashes of the extra training datasets, in order (absent in runs without them). */
+  readonly extraHashes?: readonly string[];
   readonly epochsDone: number;
   readonly bestValLoss: number;
   readonly bestEpoch: number;
@@ -213,6 +215,8 @@ export interface CarrierTrainSummary {
   readonly totalSec: number;
   /** Of which computing the spectra, s. */
   readonly featureSec: number;
+  /** Training notes per epoch (the CNN's training split and any extra data). */
+  readonly trainNotes: number;
 }
 
 /** |1200·log2(a / b)|, cents; a ≤ 0 counts as 1 mHz. */
@@ -250,6 +254,35 @@ function sameConfig(a: CarrierNetConfig, b: CarrierNetConfig): boolean {
 /** SHA-256 of a split's row lists: a carrier net is only valid beside the CNN whose split it was trained on. */
 export function splitHash(split: Split): string {
   return createHash('sha256').update(JSON.stringify([split.train, split.validation, split.test])).digest('hex');
+}
+
+/**
+ * Refuses extra training datasets that could leak the CNN's validation or test notes into the
+ * carrier net's training: any patch of an extra dataset whose 15 parameters equal those of a patch
+ * of the CNN's dataset (the same generator seed with another count makes the same patches; so does
+ * a copy). Also checks that the notes have the CNN dataset's rate and length.
+ *
+ * @throws CarrierNetError naming the dataset and the first shared patch.
+ */
+export function checkExtraData(index: DatasetIndex, extras: readonly DatasetIndex[]): void {
+  const width = PARAM_SPECS.length;
+  const key = (d: DatasetIndex, r: number): string => Array.from(d.params.subarray(r * width, (r + 1) * width)).join(',');
+  const own = new Map<string, number>();
+  for (let r = 0; r < index.ids.length; r++) own.set(key(index, r), r);
+  const seen = new Set<string>([index.contentHash]);
+  for (const x of extras) {
+    if (seen.has(x.contentHash)) throw new CarrierNetError(`${x.dir}: this dataset is already part of the training data (content hash ${x.contentHash})`);
+    seen.add(x.contentHash);
+    if (x.sampleRate !== index.sampleRate || x.samplesPerNote !== index.samplesPerNote) {
+      throw new CarrierNetError(`${x.dir}: notes of ${x.samplesPerNote} samples at ${x.sampleRate} Hz; the model's dataset has ${index.samplesPerNote} at ${index.sampleRate} Hz`);
+    }
+    for (let r = 0; r < x.ids.length; r++) {
+      const hit = own.get(key(x, r));
+      if (hit !== undefined) {
+        throw new CarrierNetError(`${x.dir}: patch ${x.ids[r]} has the same parameters as ${index.ids[hit]} of the model's dataset ${index.dir} (a dataset made with the same seed?); extra training data must not share patches with it, or the test split would leak into training`);
+      }
+    }
+  }
 }
 
 /**
@@ -320,12 +353,14 @@ function evaluate(model: tf.LayersModel, config: CarrierNetConfig, x: Float32Arr
  * @param split the CNN's split (row indices of `index`)
  * @throws CarrierNetError on an incompatible checkpoint, an empty validation split, divergence.
  */
-export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split: Split, config: CarrierNetConfig, backend: BackendInfo, resume: boolean, hooks: CarrierTrainHooks = {}): Promise<CarrierTrainSummary> {
+export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split: Split, config: CarrierNetConfig, backend: BackendInfo, resume: boolean, hooks: CarrierTrainHooks = {}, extras: readonly DatasetIndex[] = []): Promise<CarrierTrainSummary> {
   const t0 = performance.now();
   checkLogSpectrumConfig(config.spectrum);
   if (index.config.sampleRate !== config.spectrum.sampleRate) throw new CarrierNetError(`${index.dir}: notes at ${index.config.sampleRate} Hz, the carrier net's spectrum expects ${config.spectrum.sampleRate} Hz`);
   if (index.samplesPerNote > config.spectrum.fftSize) throw new CarrierNetError(`${index.dir}: notes of ${index.samplesPerNote} samples exceed the spectrum's FFT size ${config.spectrum.fftSize}`);
   if (split.train.length === 0 || split.validation.length === 0) throw new CarrierNetError(`${cnnDir}: the model's split has an empty training or validation part`);
+  checkExtraData(index, extras);
+  const extraHashes = extras.map((x) => x.contentHash);
   const dir = path.join(cnnDir, CARRIER_DIR);
   const ckptDir = path.join(dir, CARRIER_FILES.checkpoint);
   const statePath = path.join(ckptDir, CARRIER_FILES.state);
@@ -339,6 +374,9 @@ export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split
     if (!sameConfig(state.config, config)) throw new CarrierNetError(`${dir}: the checkpoint was made with other options (${JSON.stringify({ ...state.config, spectrum: undefined })}); resume with the same options`);
     if (state.datasetHash !== index.contentHash) throw new CarrierNetError(`${dir}: the checkpoint was trained on another dataset (${state.datasetHash}, this one is ${index.contentHash})`);
     if (state.splitHash !== hashOfSplit) throw new CarrierNetError(`${dir}: the checkpoint was trained on another split than ${cnnDir}'s`);
+    if (JSON.stringify(state.extraHashes ?? []) !== JSON.stringify(extraHashes)) {
+      throw new CarrierNetError(`${dir}: the checkpoint was trained with other extra data (${(state.extraHashes ?? []).length} extra dataset(s)); resume with the same --extra-data`);
+    }
     if (state.stopped === 'max-epochs' && config.epochs > state.epochsDone) state = { ...state, stopped: 'running' };
     state = { ...state, config };
     const last = path.join(ckptDir, epochDirName(state.epochsDone));
@@ -352,17 +390,38 @@ export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split
   } else {
     if (existsSync(statePath)) throw new CarrierNetError(`${dir} already holds a carrier training run; use --resume to continue it`);
     mkdirSync(ckptDir, { recursive: true });
-    writeJson(path.join(dir, CARRIER_FILES.config), { format: 'fmmatch-carrier-net', config, dataset: { dir: index.dir, contentHash: index.contentHash }, splitHash: hashOfSplit, backend });
+    writeJson(path.join(dir, CARRIER_FILES.config), {
+      format: 'fmmatch-carrier-net',
+      config,
+      dataset: { dir: index.dir, contentHash: index.contentHash },
+      splitHash: hashOfSplit,
+      extraData: extras.map((x) => ({ dir: x.dir, contentHash: x.contentHash, notes: x.ids.length })),
+      backend,
+    });
     model = buildCarrierNet(config);
     model.compile({ optimizer, loss: softmaxCrossEntropy });
-    state = { config, datasetHash: index.contentHash, splitHash: hashOfSplit, epochsDone: 0, bestValLoss: Infinity, bestEpoch: 0, history: [], stopped: 'running' };
+    state = { config, datasetHash: index.contentHash, splitHash: hashOfSplit, ...(extras.length > 0 ? { extraHashes } : {}), epochsDone: 0, bestValLoss: Infinity, bestEpoch: 0, history: [], stopped: 'running' };
   }
 
   try {
     const bins = config.spectrum.count;
     const tf0 = performance.now();
-    const trainRows = split.train;
-    const all = await spectraOfRows(index, [...trainRows, ...split.validation], config.spectrum, hooks.onFeatures, hooks.signal);
+    // Training notes: the CNN's training split, then every note of each extra dataset.
+    const sources: { index: DatasetIndex; rows: readonly number[] }[] = [{ index, rows: split.train }, ...extras.map((x) => ({ index: x, rows: x.ids.map((_, r) => r) }))];
+    const nTrain = sources.reduce((a, src) => a + src.rows.length, 0);
+    const nAll = nTrain + split.validation.length;
+    const all = new Float32Array(nAll * bins);
+    let done = 0;
+    let aborted = false;
+    for (const src of [...sources, { index, rows: split.validation }]) {
+      const part = await spectraOfRows(src.index, src.rows, config.spectrum, (d) => hooks.onFeatures?.(done + d, nAll), hooks.signal);
+      if (part === null) {
+        aborted = true;
+        break;
+      }
+      all.set(part, done * bins);
+      done += src.rows.length;
+    }
     const featureSec = (performance.now() - tf0) / 1000;
     const summary = (stopped: CarrierTrainSummary['stopped']): CarrierTrainSummary => ({
       dir,
@@ -372,18 +431,20 @@ export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split
       stopped,
       totalSec: (performance.now() - t0) / 1000,
       featureSec,
+      trainNotes: nTrain,
     });
-    if (all === null) return summary('interrupted');
-    const xTrain = all.subarray(0, trainRows.length * bins);
-    const xVal = all.subarray(trainRows.length * bins);
-    const carrierOf = (r: number): number => paramsOf(index, r)[0] as number;
-    const valCarriers = split.validation.map(carrierOf);
+    if (aborted) return summary('interrupted');
+    const xTrain = all.subarray(0, nTrain * bins);
+    const xVal = all.subarray(nTrain * bins);
+    const carrierOf = (d: DatasetIndex, r: number): number => paramsOf(d, r)[0] as number;
+    const trainCarriers = sources.flatMap((src) => src.rows.map((r) => carrierOf(src.index, r)));
+    const valCarriers = split.validation.map((r) => carrierOf(index, r));
 
     const xb = new Float32Array(config.batchSize * bins);
     const yb = new Float32Array(config.batchSize * bins);
     for (let epoch = state.epochsDone + 1; state.stopped === 'running' && epoch <= config.epochs; epoch++) {
       const te = performance.now();
-      const order = seededPermutation(trainRows.length, `fmmatch/carrier-epoch/${config.seed}/${epoch}`);
+      const order = seededPermutation(nTrain, `fmmatch/carrier-epoch/${config.seed}/${epoch}`);
       const batches = Math.ceil(order.length / config.batchSize);
       let sumLoss = 0;
       let seen = 0;
@@ -391,7 +452,7 @@ export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split
         const idx = order.slice(b * config.batchSize, (b + 1) * config.batchSize);
         idx.forEach((i, j) => {
           xb.set(xTrain.subarray(i * bins, (i + 1) * bins), j * bins);
-          encodeCarrierTarget(config, carrierOf(trainRows[i] as number), yb, j * bins);
+          encodeCarrierTarget(config, trainCarriers[i] as number, yb, j * bins);
         });
         const n = idx.length;
         const xt = tf.tensor3d(xb.subarray(0, n * bins), [n, bins, 1]);
