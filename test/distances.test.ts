@@ -74,8 +74,12 @@ describe('distances', () => {
     const viaRef = [calc.compare(ref, b), calc.compare(ref, c), calc.compare(ref, b)];
     const oneShot = [computeDistances(a, b), computeDistances(a, c)];
     const swapped = computeDistances(b, a);
+    // Both sides prepared once (the evaluator's sine-440 baseline): the very same numbers.
+    const prepared = [calc.comparePrepared(ref, calc.prepareReference(b)), calc.comparePrepared(ref, calc.prepareReference(c))];
     const keys = ['fft', 'stft', 'logMel', 'logMelNormalized'] as const;
     for (const k of keys) {
+      assert.equal(prepared[0][k], viaRef[0][k], `${k}: prepared candidate`);
+      assert.equal(prepared[1][k], viaRef[1][k], `${k}: prepared candidate (noise)`);
       assert.equal(viaRef[0][k], oneShot[0][k], `${k}: reference reuse`);
       assert.equal(viaRef[1][k], oneShot[1][k], `${k}: reference reuse (noise)`);
       assert.equal(viaRef[2][k], viaRef[0][k], `${k}: scratch buffers leak between candidates`);
@@ -109,6 +113,7 @@ describe('distances', () => {
     const calc = new DistanceCalculator();
     const other = new DistanceCalculator({ signalSamples: 32000, fftSize: 32768, spectrogram: calc.config.spectrogram });
     assert.throws(() => calc.compare(other.prepareReference(tone(220, 32000)), tone(220)), /different configuration/);
+    assert.throws(() => calc.comparePrepared(calc.prepareReference(tone(220)), other.prepareReference(tone(220, 32000))), /different configuration/);
     assert.throws(() => new DistanceCalculator({ ...calc.config, fftSize: 32768 }), /shorter than the signal/);
   });
 });

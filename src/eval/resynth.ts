@@ -62,7 +62,8 @@ export function makeNoteEvaluator(synth: DatasetConfig): (task: NoteEvalTask) =>
   const calc = new DistanceCalculator();
   const opts = renderOptionsOf(synth);
   const scratch = new NoteScratch(opts);
-  const sine440 = sine440Baseline(synth.sampleRate, Math.round(synth.durationSec * synth.sampleRate));
+  // The same signal for every note: its spectra are computed once per worker.
+  const sine440 = calc.prepareReference(sine440Baseline(synth.sampleRate, Math.round(synth.durationSec * synth.sampleRate)));
   return (task) => {
     const ref = calc.prepareReference(task.audio);
     const distances: Partial<Record<SystemName, DistanceSet>> = {};
@@ -72,7 +73,7 @@ export function makeNoteEvaluator(synth: DatasetConfig): (task: NoteEvalTask) =>
     for (const [system, audio] of Object.entries(task.rendered ?? {}) as [SystemName, Float32Array][]) {
       distances[system] = toDistanceSet(calc.compare(ref, audio));
     }
-    distances.sine440 = toDistanceSet(calc.compare(ref, sine440));
+    distances.sine440 = toDistanceSet(calc.comparePrepared(ref, sine440));
     const pitched = toDistanceSet(calc.compare(ref, pitchedSineBaseline(ref.signal, task.pitch, synth.sampleRate)));
     distances.pitched = pitched;
     if (!task.refine) return { index: task.index, distances };
