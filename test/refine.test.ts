@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_DATASET_CONFIG } from '../src/dataset/config.ts';
 import { refinePatch } from '../src/eval/refine.ts';
+import { refineStarts } from '../src/eval/evaluate.ts';
 import { makeNoteEvaluator, refineCost, renderSnapped } from '../src/eval/resynth.ts';
 import { PARAM_SPECS, RATIO_SET } from '../src/synth/params.ts';
 
@@ -88,4 +89,22 @@ test('a silent note is not searched and does not stop the evaluation', () => {
   const n = refinePatch([start, target], () => (renders++, NaN), { evaluations: 10 });
   assert.deepEqual(n.params, start);
   assert.ok(renders <= 10);
+});
+
+test('the search starts: the CNN patch, at the pitch and an octave either side, and at the pitch with β × 0 and × 1/4', () => {
+  // β_4 = 9 is out of range (snapped to 8; a quarter of it, 2.25, is in range); β_5 = −0.1 snaps to 0.
+  const predicted = [1234, 1.9, 0.52, 3.1, 7.7, 0.13, 2, 4, 0.4, 9, -0.1, 0.1, 0.2, 0.5, 0.3];
+  const starts = refineStarts(predicted, 69);
+  const ratios = [2, 1 / 2, 3, 8, 1 / 8];
+  const adsr = [0.1, 0.2, 0.5, 0.3];
+  const expected = [
+    [1234, ...ratios, 2, 4, 0.4, 8, 0, ...adsr],
+    [440, ...ratios, 2, 4, 0.4, 8, 0, ...adsr],
+    [220, ...ratios, 2, 4, 0.4, 8, 0, ...adsr],
+    [880, ...ratios, 2, 4, 0.4, 8, 0, ...adsr],
+    [440, ...ratios, 0, 0, 0, 0, 0, ...adsr],
+    [440, ...ratios, 0.5, 1, 0.1, 2.25, 0, ...adsr],
+  ];
+  assert.equal(starts.length, expected.length);
+  starts.forEach((s, i) => s.forEach((v, j) => assert.ok(Math.abs(v - expected[i]![j]!) < 1e-12, `start ${i}, parameter ${j}: ${v} vs ${expected[i]![j]}`)));
 });
