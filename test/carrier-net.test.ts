@@ -182,6 +182,14 @@ test('train-carrier never reads the test notes, and an unfinished net is not use
   for (const r of split.test) rmSync(path.join(data, 'audio', `${index.ids[r]}.wav`));
   const backend = await initBackend({ backend: 'wasm', threads: 1 });
   const config = { ...DEFAULT_CARRIER_NET_CONFIG, epochs: 3, batchSize: 4, channels: 4 };
+  // A Ctrl-C arrives as a macrotask (a signal handler): the batch loop must yield to the event
+  // loop for it to land before the epoch's end.
+  const early = path.join(tmp, 'model-signal');
+  cpSync(model, early, { recursive: true });
+  const signalled = new AbortController();
+  let batchesRun = 0;
+  const cut = await trainCarrierNet(index, early, split, config, backend, false, { onBatch: () => (batchesRun++, setImmediate(() => signalled.abort())), signal: signalled.signal });
+  assert.deepEqual([cut.stopped, cut.epochsDone, batchesRun], ['interrupted', 0, 1]);
   const abort = new AbortController();
   const tensors = tf.memory().numTensors;
   const first = await trainCarrierNet(index, model, split, config, backend, false, { onEpoch: () => abort.abort(), onBatch: () => undefined, signal: abort.signal });

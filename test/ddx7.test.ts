@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs';
@@ -24,7 +25,7 @@ import {
 import { createDdx7Stream, loadDdx7, renderDdx7 } from '../src/model/ddx7-predict.ts';
 import { createDdx7Optimizer, ddx7TrainStep, learningRateAt, loadDdx7Corpus, resolveDdx7Features } from '../src/model/train-ddx7.ts';
 import { encodeWavPcm16 } from '../src/dsp/wav.ts';
-import { assertOneLineError, expectClose, runCli, SHARED_DIR } from './helpers.ts';
+import { assertOneLineError, expectClose, REPO_ROOT, runCli, SHARED_DIR } from './helpers.ts';
 
 const rng = seedrandom('fmmatch-ddx7');
 const uniform = (lo: number, hi: number): number => lo + (hi - lo) * rng();
@@ -358,6 +359,30 @@ describe('train-ddx7', () => {
   const fixture = path.join(SHARED_DIR, 'fixtures', 'nsynth-gm');
   // Two flute notes, half-second excerpts, a 16-channel decoder and a 0.1 s reverb: seconds, not minutes.
   const small = ['--data', fixture, '--families', 'flute', '--limit', '2', '--excerpt-sec', '0.5', '--batch', '2', '--channels', '16', '--reverb-sec', '0.1', '--backend', 'wasm', '--threads', '1', '--quiet'];
+
+  test('Ctrl-C stops within a few steps (the loop yields to the event loop), keeping model and checkpoint', { timeout: 90_000 }, async () => {
+    const dir = path.join(tmp, 'model-ctrl-c');
+    // No checkpoint before the end: nothing but the step loop itself can notice the signal.
+    const args = [...small.filter((a) => a !== '--quiet'), '--out', dir, '--steps', '100000', '--checkpoint-every', '100000'];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'pipelines/train-ddx7.ts', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let sent = false;
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      if (!sent && /train-ddx7: +[1-9]\d*\/100000/.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    // A loop that never yields would run all 100,000 steps: give up on it after a minute.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    clearTimeout(timer);
+    assert.equal(code, 130, stderr.slice(-500));
+    const m = /interrupted at step (\d+)/.exec(stderr);
+    assert.ok(m && Number(m[1]) < 1000, stderr.slice(-500));
+    for (const f of ['ddx7.json', 'weights.bin', 'checkpoint/state.json']) assert.ok(existsSync(path.join(dir, f)), `${f} missing`);
+  });
 
   test('trains 3 steps on two fixture notes with a finite loss, then resumes to step 4; the model loads and renders', () => {
     const first = runCli('train-ddx7', [...small, '--out', out, '--steps', '3', '--checkpoint-every', '2']);

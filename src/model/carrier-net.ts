@@ -33,7 +33,7 @@ import { checkLogSpectrumConfig, DEFAULT_LOG_SPECTRUM, type LogSpectrumConfig, L
 import { PARAM_SPECS } from '../synth/params.ts';
 import { SaveableAdamax } from './adamax.ts';
 import type { BackendInfo } from './backend.ts';
-import { fileLoadHandler, fileSaveHandler, loadNamedTensors, saveNamedTensors, writeJsonAtomic } from './io.ts';
+import { fileLoadHandler, fileSaveHandler, loadNamedTensors, saveNamedTensors, writeJsonAtomic, yieldToEventLoop } from './io.ts';
 import { epochDirName, quantile, TRAIN_FILES } from './train-cnn.ts';
 
 /** What determines a carrier-net training run (saved in `carrier/config.json`; a resume must match). */
@@ -468,6 +468,7 @@ export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split
         sumLoss += loss * n;
         seen += n;
         hooks.onBatch?.(epoch, b + 1, batches, sumLoss / seen, seen / ((performance.now() - te) / 1000));
+        await yieldToEventLoop();
         if (hooks.signal?.aborted) return summary('interrupted');
       }
       const trainSec = (performance.now() - te) / 1000;

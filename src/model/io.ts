@@ -21,6 +21,15 @@ function writeAtomic(file: string, data: string | Uint8Array): void {
   renameSync(tmp, file);
 }
 
+/**
+ * Lets the event loop run (timers, I/O, signal handlers) before resolving. A training loop whose
+ * batches come from memory never leaves the microtask queue (trainOnBatch's promise resolves
+ * without I/O), so without this a Ctrl-C is only seen at the epoch's checkpoint writes.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Writes `value` as indented JSON atomically (a temporary file renamed over `file`): an interrupted write never leaves half a file. */
 export function writeJsonAtomic(file: string, value: unknown): void {
   writeAtomic(file, `${JSON.stringify(value, null, 2)}\n`);

@@ -20,7 +20,7 @@ import { openNsynth } from '../nsynth/open.ts';
 import { type BackendInfo } from './backend.ts';
 import { controlInputs, createDdx7, type Ddx7Config, DDX7_FILES, ddx7Forward, disposeDdx7, loadDdx7Weights, parameterCount, saveDdx7Weights, type Ddx7Model } from './ddx7.ts';
 import { DDX7_HOP, DDX7_SAMPLE_RATE, multiScaleSpectralLoss } from './ddx7-synth.ts';
-import { loadNamedTensors, saveNamedTensors } from './io.ts';
+import { loadNamedTensors, saveNamedTensors, yieldToEventLoop } from './io.ts';
 
 /** Frame rate of the controls, frames/s. */
 export const DDX7_FRAME_RATE = DDX7_SAMPLE_RATE / DDX7_HOP;
@@ -419,6 +419,7 @@ export async function trainDdx7(corpus: Ddx7Corpus, outDir: string, config: Trai
       if (!Number.isFinite(loss)) throw new Ddx7TrainError(`training diverged at step ${step} (loss ${loss}); try a lower --lr`);
       state = { ...state, stepsDone: step, losses: [...state.losses, loss] };
       hooks.onStep?.(step, config.steps, loss, (step - startStep) / ((performance.now() - tLoop) / 1000));
+      await yieldToEventLoop();
       if (hooks.signal?.aborted) {
         interrupted = true;
         break;
