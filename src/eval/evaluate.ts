@@ -131,8 +131,10 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
     await inflight;
     inflight = (async () => {
       const byIndex = new Map<number, NoteEvalResult>();
-      // Ctrl-C stops handing out notes (with --refine a chunk is minutes of work); the notes
-      // already measured are kept.
+      // Without --refine the workers get the whole chunk at once: this thread then runs the CNN on
+      // the next chunk for seconds without answering them, and on-demand feeding left them idle
+      // meanwhile (1.4 of 2 cores busy). With --refine (seconds per note, uneven) they take 4 notes
+      // at a time, and Ctrl-C stops handing out notes; the notes already measured are kept.
       await pool.run(
         tasks,
         4,
@@ -142,6 +144,7 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
           opts.onProgress?.(done, reader.count);
         },
         opts.signal,
+        opts.refineEvaluations ? 1 : Infinity,
       );
       // Results in stream order (note_str order), whatever order the workers finished in.
       pending.forEach((p, index) => {

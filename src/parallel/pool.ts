@@ -85,8 +85,14 @@ export class WorkerPool<T, R> {
   /**
    * Runs tasks in chunks on the workers; `onResult` sees every result in completion order.
    * Rejects with the first worker error; stops handing out chunks when `signal` aborts.
+   *
+   * @param queueDepth chunks each worker holds at once (≥ 1): with 1 a worker asks for its next
+   *   chunk when it finishes one, which balances uneven tasks best but leaves it idle while this
+   *   thread is busy with something else (the evaluator's CNN blocks it for seconds); Infinity
+   *   hands every chunk out at once, round-robin.
    */
-  run(tasks: readonly (T | Transferable<T>)[], chunkSize: number, onResult: (r: R) => void, signal?: AbortSignal): Promise<void> {
+  run(tasks: readonly (T | Transferable<T>)[], chunkSize: number, onResult: (r: R) => void, signal?: AbortSignal, queueDepth = 1): Promise<void> {
+    if (!(queueDepth >= 1)) throw new Error(`queueDepth must be ≥ 1, got ${queueDepth}`);
     if (this.failure) return Promise.reject(this.failure);
     if (tasks.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -137,7 +143,8 @@ export class WorkerPool<T, R> {
           if (busy === 0 && (next >= tasks.length || signal?.aborted)) finish();
         });
       }
-      for (const w of this.workers) feed(w);
+      // Round-robin, one chunk per worker per pass, until each holds `queueDepth` (or none are left).
+      for (let d = 0; d < queueDepth && next < tasks.length; d++) for (const w of this.workers) feed(w);
     });
   }
 

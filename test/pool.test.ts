@@ -1,0 +1,31 @@
+/**
+ * The worker pool: every task answered once, on demand (queue depth 1) or handed out at once
+ * round-robin (queue depth Infinity), and a worker's error rejects the run.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WorkerPool } from '../src/parallel/pool.ts';
+
+const ECHO = new URL('./fixtures/echo-worker.ts', import.meta.url);
+
+test('pool: queue depths 1, 2 and Infinity answer every task once; Infinity deals chunks round-robin', async () => {
+  const pool = new WorkerPool<number, { task: number; thread: number }>(ECHO, null, 2);
+  try {
+    const tasks = Array.from({ length: 23 }, (_, i) => i);
+    for (const depth of [1, 2, Infinity]) {
+      const got: { task: number; thread: number }[] = [];
+      await pool.run(tasks, 3, (r) => got.push(r), undefined, depth);
+      assert.deepEqual(got.map((r) => r.task).sort((a, b) => a - b), tasks, `depth ${depth}`);
+      if (depth === Infinity) {
+        // Chunks of 3 dealt alternately before any answer: chunk c goes to worker c mod 2.
+        const threadOf = new Map(got.map((r) => [r.task, r.thread]));
+        const first = threadOf.get(0);
+        for (const t of tasks) assert.equal(threadOf.get(t) === first, Math.floor(t / 3) % 2 === 0, `task ${t}`);
+      }
+    }
+    await assert.rejects(pool.run([1, -2, 3], 1, () => undefined, undefined, Infinity), /negative task -2/);
+    assert.throws(() => pool.run(tasks, 3, () => undefined, undefined, 0), /queueDepth must be ≥ 1/);
+  } finally {
+    await pool.close();
+  }
+});
