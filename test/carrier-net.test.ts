@@ -13,7 +13,7 @@ import { loadAudio, openDataset } from '../src/dataset/reader.ts';
 import { readSplit } from '../src/model/train-cnn.ts';
 import { checkLogSpectrumConfig, DEFAULT_LOG_SPECTRUM, LogSpectrumPlan, logSpectrumBinHz, logSpectrumBinOf } from '../src/features/log-spectrum.ts';
 import { initBackend } from '../src/model/backend.ts';
-import { carrierNetStatus, decodeCarrier, DEFAULT_CARRIER_NET_CONFIG, encodeCarrierTarget, loadCarrierNet, predictCarrierHz, trainCarrierNet } from '../src/model/carrier-net.ts';
+import { carrierNetStatus, decodeCarrier, DEFAULT_CARRIER_NET_CONFIG, encodeCarrierTarget, loadCarrierNet, predictCarrierHz, spectraOfRows, trainCarrierNet } from '../src/model/carrier-net.ts';
 import { loadCnn, predictParams } from '../src/model/predict.ts';
 import { assertOneLineError, expectClose, runCli } from './helpers.ts';
 
@@ -230,6 +230,14 @@ test('train-carrier --extra-data: every extra note joins training; datasets shar
   const saved = JSON.parse(readFileSync(path.join(model, 'carrier', 'config.json'), 'utf8'));
   assert.deepEqual(saved.extraData.map((x: { notes: number; contentHash: string }) => [x.notes, x.contentHash]), [[6, openDataset(extra).contentHash]]);
   assertOneLineError('train-carrier', runCli('train-carrier', ['--model', model, '--epochs', '2', '--batch', '4', '--channels', '4', '--resume']), /trained with other extra data/);
+
+  // Spectra written into a shared buffer at an offset are those computed alone, and only there.
+  const bins = DEFAULT_LOG_SPECTRUM.count;
+  const alone = (await spectraOfRows(openDataset(extra), [4, 5], DEFAULT_LOG_SPECTRUM))!;
+  const shared = new Float32Array(6 * bins);
+  await spectraOfRows(openDataset(extra), [4, 5], DEFAULT_LOG_SPECTRUM, undefined, undefined, { out: shared, offsetNotes: 3 });
+  assert.deepEqual(shared.subarray(3 * bins, 5 * bins), alone);
+  assert.ok(shared.subarray(0, 3 * bins).every((v) => v === 0) && shared.subarray(5 * bins).every((v) => v === 0));
 
   // The batches per epoch count the extra notes (7 + 6 at batch 4: 4 batches; the split alone: 2).
   const backend = await initBackend({ backend: 'wasm', threads: 1 });
