@@ -7,8 +7,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestMetrics } from '../model/train-cnn.ts';
 import { PARAM_SPECS } from '../synth/params.ts';
+import { escapeHtml } from './format.ts';
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const esc = escapeHtml;
 
 interface Series {
   readonly name: string;
@@ -147,11 +148,14 @@ export function writeCarrierReport(carrierDir: string, metrics: TestMetrics): st
   const errs = metrics.pairs.map((p) => Math.abs(1200 * Math.log2(Math.max(p.predicted[0], 1e-3) / p.truth[0])));
   const share = (c: number): string => ((100 * errs.filter((e) => e < c).length) / Math.max(errs.length, 1)).toFixed(1);
   const best = h.val_loss.length ? Math.min(...h.val_loss) : NaN;
+  const saved = JSON.parse(readFileSync(path.join(carrierDir, 'config.json'), 'utf8')) as { extraData?: { dir: string; notes: number }[] };
+  const extra = saved.extraData ?? [];
+  const data = extra.length > 0 ? `the CNN's training split and every note of ${extra.map((x) => `${esc(x.dir)} (${x.notes})`).join(', ')} (--extra-data)` : "the CNN's training split";
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fmmatch: carrier net training report</title>
 ${PAGE_STYLE}</head>
 <body><h1>Spectral carrier net: training report</h1>
-<p>${h.epoch.length} epochs; best validation cross-entropy ${best.toPrecision(4)}. Test split of the CNN: ${metrics.pairs.length} patches.</p>
+<p>Trained on ${data}; ${h.epoch.length} epochs; best validation cross-entropy ${best.toPrecision(4)} (the CNN's validation split). Test split of the CNN: ${metrics.pairs.length} patches.</p>
 <p>Carrier error: <strong>median ${metrics.carrierCents.median.toFixed(1)} cents</strong>, 90th percentile ${metrics.carrierCents.p90.toFixed(0)} cents;
 ${share(50)} % of notes within 50 cents, ${share(100)} % within 100 cents.
 With the CNN's other 14 parameters, pooled over the 15 in original units (the paper's Table 5: MAE 7.6973, RMSE 38.5391):
