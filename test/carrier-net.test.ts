@@ -229,7 +229,7 @@ test('train-carrier --extra-data: every extra note joins training; datasets shar
   assert.match(r.stdout, new RegExp(`, ${split.train.length + 6} training notes\\)`));
   const saved = JSON.parse(readFileSync(path.join(model, 'carrier', 'config.json'), 'utf8'));
   assert.deepEqual(saved.extraData.map((x: { notes: number; contentHash: string }) => [x.notes, x.contentHash]), [[6, openDataset(extra).contentHash]]);
-  assert.match(readFileSync(path.join(model, 'carrier', 'report.html'), 'utf8'), /Trained on the CNN&#39;s training split and every note of \S*extra \(6\) \(--extra-data\)/);
+  assert.match(readFileSync(path.join(model, 'carrier', 'report.html'), 'utf8'), /Trained on the CNN's training split and every note of \S*extra \(6\) \(--extra-data\)/);
   assertOneLineError('train-carrier', runCli('train-carrier', ['--model', model, '--epochs', '2', '--batch', '4', '--channels', '4', '--resume']), /trained with other extra data/);
 
   // Spectra written into a shared buffer at an offset are those computed alone, and only there.
