@@ -203,6 +203,10 @@ test('train-carrier never reads the test notes, and an unfinished net is not use
   const done = await trainCarrierNet(index, model, split, config, backend, true);
   assert.equal(done.epochsDone, 3);
   assert.equal(carrierNetStatus(model), 'ready');
+  // Resuming a finished run trains nothing, so it reads no note at all.
+  for (const r of [...split.train, ...split.validation]) rmSync(path.join(data, 'audio', `${index.ids[r]}.wav`));
+  const again = await trainCarrierNet(index, model, split, config, backend, true);
+  assert.deepEqual([again.epochsDone, again.stopped], [3, 'max-epochs']);
   assert.equal(tf.memory().numTensors, tensors, 'training releases every tensor (model, optimizer, batches)');
 });
 

@@ -411,11 +411,14 @@ export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split
     // Training notes: the CNN's training split, then every note of each extra dataset.
     const sources: { index: DatasetIndex; rows: readonly number[] }[] = [{ index, rows: split.train }, ...extras.map((x) => ({ index: x, rows: x.ids.map((_, r) => r) }))];
     const nTrain = sources.reduce((a, src) => a + src.rows.length, 0);
-    const nAll = nTrain + split.validation.length;
+    // A resume with nothing left to train (its epochs used up, or stopped early) only finishes
+    // the run: no spectra needed (2–3 minutes for 24,000 notes).
+    const toTrain = state.stopped === 'running' && state.epochsDone < config.epochs;
+    const nAll = toTrain ? nTrain + split.validation.length : 0;
     const all = new Float32Array(nAll * bins);
     let done = 0;
     let aborted = false;
-    for (const src of [...sources, { index, rows: split.validation }]) {
+    for (const src of toTrain ? [...sources, { index, rows: split.validation }] : []) {
       if ((await spectraOfRows(src.index, src.rows, config.spectrum, (d) => hooks.onFeatures?.(done + d, nAll), hooks.signal, { out: all, offsetNotes: done })) === null) {
         aborted = true;
         break;
@@ -437,7 +440,7 @@ export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split
     const xTrain = all.subarray(0, nTrain * bins);
     const xVal = all.subarray(nTrain * bins);
     const carrierOf = (d: DatasetIndex, r: number): number => paramsOf(d, r)[0] as number;
-    const trainCarriers = sources.flatMap((src) => src.rows.map((r) => carrierOf(src.index, r)));
+    const trainCarriers = toTrain ? sources.flatMap((src) => src.rows.map((r) => carrierOf(src.index, r))) : [];
     const valCarriers = split.validation.map((r) => carrierOf(index, r));
 
     const xb = new Float32Array(config.batchSize * bins);
