@@ -20,6 +20,11 @@ export interface RefineOptions {
   readonly linStepFraction?: number;
   /** Times the steps are halved before the search stops. Default 4 (a semitone → 6.25 cents). */
   readonly halvings?: number;
+  /**
+   * Which parameters cannot change the render at a point (see synth/inert.ts): their moves are
+   * skipped rather than rendered. Default: none.
+   */
+  readonly inert?: (params: readonly number[]) => readonly boolean[];
 }
 
 /** The search's outcome. */
@@ -98,6 +103,7 @@ export function refinePatch(starts: readonly (readonly number[])[], cost: (param
   while (evaluations < options.evaluations && level <= halvings) {
     let improved = false;
     for (let j = 0; j < PARAM_COUNT && evaluations < options.evaluations; j++) {
+      if (options.inert?.(best)[j] === true) continue;
       for (const dir of [1, -1] as const) {
         // Keep going in a direction while it pays.
         for (;;) {

@@ -8,6 +8,7 @@ import type { DatasetConfig } from '../dataset/config.ts';
 import { renderOptionsOf } from '../dataset/patch-file.ts';
 import { DistanceCalculator, type Distances } from '../features/distances.ts';
 import { getAlgorithm } from '../synth/algorithms.ts';
+import { inertParameters } from '../synth/inert.ts';
 import { NoteScratch, renderNote } from '../synth/note.ts';
 import { vectorToPatch } from '../synth/params.ts';
 import { pitchedSineBaseline, sine440Baseline } from './baselines.ts';
@@ -62,6 +63,7 @@ export function makeNoteEvaluator(synth: DatasetConfig): (task: NoteEvalTask) =>
   const calc = new DistanceCalculator();
   const opts = renderOptionsOf(synth);
   const scratch = new NoteScratch(opts);
+  const alg = getAlgorithm(synth.algorithm);
   // The same signal for every note: its spectra are computed once per worker.
   const sine440 = calc.prepareReference(sine440Baseline(synth.sampleRate, Math.round(synth.durationSec * synth.sampleRate)));
   return (task) => {
@@ -81,6 +83,7 @@ export function makeNoteEvaluator(synth: DatasetConfig): (task: NoteEvalTask) =>
     const measurable = pitched.fft > 0 && pitched.stft > 0 && pitched.logmel > 0;
     const refined = refinePatch(task.refine.starts, (params) => refineCost(toDistanceSet(calc.compare(ref, renderSnapped(synth, params, scratch))), pitched), {
       evaluations: measurable ? task.refine.evaluations : 1,
+      inert: (params) => inertParameters(params, alg, opts.feedback > 0),
     });
     // One render more, to report the distances of the patch kept (cheaper than keeping every candidate's).
     distances.cnn_refined = toDistanceSet(calc.compare(ref, renderSnapped(synth, refined.params, scratch)));
