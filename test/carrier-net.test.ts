@@ -243,6 +243,9 @@ test('train-carrier --extra-data: every extra note joins training; datasets shar
   await spectraOfRows(openDataset(extra), [4, 5], DEFAULT_LOG_SPECTRUM, undefined, undefined, { out: shared, offsetNotes: 3 });
   assert.deepEqual(shared.subarray(3 * bins, 5 * bins), alone);
   assert.ok(shared.subarray(0, 3 * bins).every((v) => v === 0) && shared.subarray(5 * bins).every((v) => v === 0));
+  // A buffer too short for the rows at that offset is an error, not silently dropped spectra.
+  await assert.rejects(spectraOfRows(openDataset(extra), [4, 5], DEFAULT_LOG_SPECTRUM, undefined, undefined, { out: shared, offsetNotes: 5 }), /notes 5 … 6 do not fit a buffer of 6 notes/);
+  await assert.rejects(spectraOfRows(openDataset(extra), [4], DEFAULT_LOG_SPECTRUM, undefined, undefined, { out: shared, offsetNotes: -1 }), /do not fit/);
 
   // The batches per epoch count the extra notes (7 + 6 at batch 4: 4 batches; the split alone: 2).
   const backend = await initBackend({ backend: 'wasm', threads: 1 });

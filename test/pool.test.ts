@@ -23,8 +23,22 @@ test('pool: queue depths 1, 2 and Infinity answer every task once; Infinity deal
         for (const t of tasks) assert.equal(threadOf.get(t) === first, Math.floor(t / 3) % 2 === 0, `task ${t}`);
       }
     }
-    await assert.rejects(pool.run([1, -2, 3], 1, () => undefined, undefined, Infinity), /negative task -2/);
     assert.throws(() => pool.run(tasks, 3, () => undefined, undefined, 0), /queueDepth must be ≥ 1/);
+    // Aborted before the run (Ctrl-C while the evaluator waited for the previous chunk): nothing
+    // is handed out and the run resolves, at every depth (Infinity used to spin forever).
+    for (const depth of [1, Infinity]) {
+      const got: number[] = [];
+      await pool.run(tasks, 3, (r) => got.push(r.task), AbortSignal.abort(), depth);
+      assert.deepEqual(got, [], `depth ${depth}`);
+    }
+    // Aborted during the run at depth 1: the chunks handed out are answered, no more.
+    const controller = new AbortController();
+    const partial: number[] = [];
+    await pool.run(tasks, 3, (r) => (partial.push(r.task), controller.abort()), controller.signal, 1);
+    assert.ok(partial.length >= 3 && partial.length <= 6 && partial.length % 3 === 0, `${partial.length} answered`);
+    // A task error rejects the run and fails the pool: the other worker still holds chunks of it.
+    await assert.rejects(pool.run([1, -2, 3, 4, 5, 6], 1, () => undefined, undefined, Infinity), /negative task -2/);
+    await assert.rejects(pool.run(tasks, 3, () => undefined), /negative task -2/);
   } finally {
     await pool.close();
   }

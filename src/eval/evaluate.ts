@@ -59,7 +59,8 @@ export interface EvaluateOutput {
 /**
  * The starting points of the `--refine` search for one note (snapped): the CNN's patch, the same
  * patch with its carrier at the note's stated pitch and an octave either side (with ratios below 1
- * the heard pitch can sit under the carrier), and at the pitch with every β scaled by 0 and by 1/4.
+ * the heard pitch can sit under the carrier), and at the pitch with every β scaled by 0 and by 1/4
+ * (the prediction's β, before snapping to range: a β of 9 gives 2.25).
  *
  * The sparse starts matter for the log-mel distance: it weighs quiet cells like loud ones, and
  * where a note is quiet (between and above its harmonics) the CNN's β put sidebands. On the 51

@@ -296,6 +296,10 @@ export async function spectraOfRows(index: DatasetIndex, rows: readonly number[]
   const plan = new LogSpectrumPlan(spectrum);
   const out = into?.out ?? new Float32Array(rows.length * spectrum.count);
   const first = into?.offsetNotes ?? 0;
+  // Typed arrays drop writes past their end silently: a short buffer would leave zero spectra.
+  if (!Number.isInteger(first) || first < 0 || (first + rows.length) * spectrum.count > out.length) {
+    throw new Error(`spectraOfRows: notes ${first} … ${first + rows.length - 1} do not fit a buffer of ${out.length / spectrum.count} notes`);
+  }
   for (let i = 0; i < rows.length; i++) {
     if (signal?.aborted) return null;
     plan.compute(await loadAudio(index, rows[i] as number), out, (first + i) * spectrum.count);

@@ -84,7 +84,10 @@ export class WorkerPool<T, R> {
 
   /**
    * Runs tasks in chunks on the workers; `onResult` sees every result in completion order.
-   * Rejects with the first worker error; stops handing out chunks when `signal` aborts.
+   * Rejects with the first worker error; stops handing out chunks when `signal` aborts (chunks a
+   * worker already holds are finished); resolves at once if it has already aborted. After an
+   * error (a task's, or `onResult` throwing) the pool is failed: workers may still hold chunks of
+   * that run, whose answers must not reach a later run, so later runs reject; close it.
    *
    * @param queueDepth chunks each worker holds at once (≥ 1): with 1 a worker asks for its next
    *   chunk when it finishes one, which balances uneven tasks best but leaves it idle while this
@@ -94,7 +97,7 @@ export class WorkerPool<T, R> {
   run(tasks: readonly (T | Transferable<T>)[], chunkSize: number, onResult: (r: R) => void, signal?: AbortSignal, queueDepth = 1): Promise<void> {
     if (!(queueDepth >= 1)) throw new Error(`queueDepth must be ≥ 1, got ${queueDepth}`);
     if (this.failure) return Promise.reject(this.failure);
-    if (tasks.length === 0) return Promise.resolve();
+    if (tasks.length === 0 || signal?.aborted) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       let next = 0;
       let busy = 0;
@@ -103,6 +106,7 @@ export class WorkerPool<T, R> {
         if (done) return;
         done = true;
         this.current = null;
+        if (e) this.failure ??= e;
         for (const w of this.workers) w.removeAllListeners('message');
         if (e) reject(e);
         else resolve();
@@ -144,7 +148,8 @@ export class WorkerPool<T, R> {
         });
       }
       // Round-robin, one chunk per worker per pass, until each holds `queueDepth` (or none are left).
-      for (let d = 0; d < queueDepth && next < tasks.length; d++) for (const w of this.workers) feed(w);
+      // (feed hands out nothing once the signal has aborted, so the loop must test it too.)
+      for (let d = 0; d < queueDepth && next < tasks.length && !signal?.aborted; d++) for (const w of this.workers) feed(w);
     });
   }
 
