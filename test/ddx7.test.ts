@@ -448,6 +448,13 @@ describe('train-ddx7', () => {
     assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', path.join(tmp, 'long'), '--excerpt-sec', '5']), /no usable 5 s excerpt in 2 file\(s\) \(skipped: 2 shorter than one 5 s excerpt\)/);
     assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', out, '--steps', '5', '--batch', '3', '--resume']), /other options/);
     assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', out]), /already holds a training run/);
+    // Another tool's checkpoint (a train-cnn state.json) is named as such, not as "other options".
+    const foreign = path.join(tmp, 'foreign');
+    mkdirSync(path.join(foreign, 'checkpoint'), { recursive: true });
+    writeFileSync(path.join(foreign, 'checkpoint', 'state.json'), JSON.stringify({ config: { epochs: 3 }, datasetHash: 'sha256:0', epochsDone: 1, history: [] }));
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', foreign, '--resume']), /not a train-ddx7 checkpoint/);
+    writeFileSync(path.join(foreign, 'checkpoint', 'state.json'), '{');
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', foreign, '--resume']), /foreign\/checkpoint\/state\.json: corrupt checkpoint/);
     const silent = path.join(tmp, 'silent');
     mkdirSync(silent);
     writeFileSync(path.join(silent, 'quiet.wav'), encodeWavPcm16(new Float32Array(16000), 16000));

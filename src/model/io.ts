@@ -31,6 +31,27 @@ export function yieldToEventLoop(): Promise<void> {
 }
 
 /** Writes `value` as indented JSON atomically (a temporary file renamed over `file`): an interrupted write never leaves half a file. */
+/**
+ * Reads a checkpoint's JSON file; a missing, unreadable or unparsable file (a crash mid-write
+ * before atomic writes, a hand edit) is an error naming the file, made by `error`.
+ */
+export function readCheckpointJson<T>(file: string, error: (message: string) => Error): T {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch (e) {
+    throw error(`${file}: corrupt checkpoint (${(e as Error).message.replace(/\s+/g, ' ').slice(0, 200)})`);
+  }
+}
+
+/** Runs a checkpoint load; whatever it throws becomes an error naming `what` as a corrupt checkpoint. */
+export async function loadCheckpointPart<T>(what: string, error: (message: string) => Error, load: () => T | Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (e) {
+    throw error(`${what}: corrupt checkpoint (${(e as Error).message.replace(/\s+/g, ' ').slice(0, 200)})`);
+  }
+}
+
 export function writeJsonAtomic(file: string, value: unknown): void {
   writeAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }

@@ -15,7 +15,7 @@ import { PARAM_COUNT, PARAM_SPECS } from '../synth/params.ts';
 import { type BackendInfo } from './backend.ts';
 import { SaveableAdamax } from './adamax.ts';
 import { type Activation, buildPaperCnn } from './cnn.ts';
-import { fileLoadHandler, fileSaveHandler, loadNamedTensors, saveNamedTensors, writeJsonAtomic } from './io.ts';
+import { fileLoadHandler, fileSaveHandler, loadCheckpointPart, loadNamedTensors, readCheckpointJson, saveNamedTensors, writeJsonAtomic } from './io.ts';
 
 /** What determines a training run (written to `config.json`; a resume must match it). */
 export interface TrainCnnConfig {
@@ -274,6 +274,31 @@ function sameTrainConfig(a: TrainCnnConfig, b: TrainCnnConfig): boolean {
  * Trains (or resumes training) into `outDir`. On return, `outDir/model.json` + `weights.bin` hold
  * the best model so far (by validation loss).
  */
+/**
+ * Seed of the dropout mask of one training step, a 32-bit FNV-1a hash of (run seed, epoch, batch):
+ * a fixed seed on the layer would draw the same mask at every step, and none makes runs differ.
+ * Derived from the step, so a resumed run draws what the uninterrupted one would have.
+ */
+export function dropoutSeed(seed: number, epoch: number, batch: number): number {
+  let h = 0x811c9dc5;
+  for (const ch of `fmmatch/dropout/${seed}/${epoch}/${batch}`) h = Math.imul(h ^ (ch.codePointAt(0) as number), 0x01000193) >>> 0;
+  return h;
+}
+
+/**
+ * Runs `step` with every Dropout layer of `model` seeded by `seed`, then unseeds them (the saved
+ * model.json stays as built). tfjs-layers' Dropout reads its `seed` field at call time.
+ */
+async function withDropoutSeed<T>(model: tf.LayersModel, seed: number, step: () => Promise<T>): Promise<T> {
+  const dropouts = model.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as { seed?: number }[];
+  for (const d of dropouts) d.seed = seed;
+  try {
+    return await step();
+  } finally {
+    for (const d of dropouts) d.seed = undefined;
+  }
+}
+
 export async function trainCnn(index: DatasetIndex, outDir: string, config: TrainCnnConfig, backend: BackendInfo, resume: boolean, hooks: TrainHooks = {}): Promise<TrainSummary> {
   const t0 = performance.now();
   const ckptDir = path.join(outDir, TRAIN_FILES.checkpoint);
@@ -285,21 +310,25 @@ export async function trainCnn(index: DatasetIndex, outDir: string, config: Trai
   let optimizer: tf.Optimizer;
   if (resume) {
     if (!existsSync(statePath)) throw new TrainError(`${outDir}: no checkpoint to resume (${statePath} missing)`);
-    state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainState;
+    const fail = (m: string): Error => new TrainError(m);
+    state = readCheckpointJson<TrainState>(statePath, fail);
+    if (typeof state.epochsDone !== 'number' || typeof state.config !== 'object' || state.config === null || typeof state.datasetHash !== 'string') {
+      throw new TrainError(`${outDir}: not a train-cnn checkpoint (${statePath} lacks epochsDone, config or datasetHash; another tool's folder?)`);
+    }
     if (!sameTrainConfig(state.config, config)) throw new TrainError(`${outDir}: the checkpoint was made with other options (${JSON.stringify(state.config)}); resume with the same options or use another --out`);
     // A run that stopped because it used up its epochs continues when given more.
     if (state.stopped === 'max-epochs' && config.epochs > state.epochsDone) state = { ...state, stopped: 'running' };
     state = { ...state, config };
     if (state.datasetHash !== index.contentHash) throw new TrainError(`${outDir}: the checkpoint was trained on another dataset (${state.datasetHash}, this one is ${index.contentHash})`);
-    split = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.split), 'utf8')).rows as Split;
-    norm = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.targets), 'utf8')) as TargetNormalization;
+    split = readCheckpointJson<{ rows: Split }>(path.join(outDir, TRAIN_FILES.split), fail).rows;
+    norm = readCheckpointJson<TargetNormalization>(path.join(outDir, TRAIN_FILES.targets), fail);
     // Checkpoints from before per-epoch folders sit in the checkpoint folder itself.
     const last = state.checkpoint ? path.join(ckptDir, state.checkpoint) : ckptDir;
-    model = await tf.loadLayersModel(fileLoadHandler(last));
+    model = await loadCheckpointPart(last, fail, () => tf.loadLayersModel(fileLoadHandler(last)));
     optimizer = compile(model, config);
     // Adamax's moments live in the optimizer's weights; without them a resume would restart its warm-up.
-    const saved = loadNamedTensors(path.join(last, TRAIN_FILES.optimizer));
-    await optimizer.setWeights(saved);
+    const saved = await loadCheckpointPart(path.join(last, TRAIN_FILES.optimizer), fail, () => loadNamedTensors(path.join(last, TRAIN_FILES.optimizer)));
+    await loadCheckpointPart(path.join(last, TRAIN_FILES.optimizer), fail, () => optimizer.setWeights(saved));
     for (const t of saved) t.tensor.dispose();
   } else {
     if (existsSync(statePath)) throw new TrainError(`${outDir} already holds a training run; use --resume to continue it or choose another --out`);
@@ -363,7 +392,7 @@ export async function trainCnn(index: DatasetIndex, outDir: string, config: Trai
       const xt = tf.tensor3d(x, [n, L, 1]);
       const yt = tf.tensor2d(y, [n, PARAM_COUNT]);
       const bt = bins ? tf.tensor2d(bins, [n, bins.length / n]) : null;
-      const res = (await model.trainOnBatch(xt, bt ? [yt, bt] : yt)) as number[];
+      const res = (await withDropoutSeed(model, dropoutSeed(config.seed, epoch, b), () => model.trainOnBatch(xt, bt ? [yt, bt] : yt))) as number[];
       xt.dispose();
       yt.dispose();
       bt?.dispose();

@@ -20,7 +20,7 @@ import { openNsynth } from '../nsynth/open.ts';
 import { type BackendInfo } from './backend.ts';
 import { controlInputs, createDdx7, type Ddx7Config, DDX7_FILES, ddx7Forward, disposeDdx7, loadDdx7Weights, parameterCount, saveDdx7Weights, type Ddx7Model } from './ddx7.ts';
 import { DDX7_HOP, DDX7_SAMPLE_RATE, multiScaleSpectralLoss } from './ddx7-synth.ts';
-import { loadNamedTensors, saveNamedTensors, yieldToEventLoop } from './io.ts';
+import { loadCheckpointPart, loadNamedTensors, readCheckpointJson, saveNamedTensors, yieldToEventLoop } from './io.ts';
 
 /** Frame rate of the controls, frames/s. */
 export const DDX7_FRAME_RATE = DDX7_SAMPLE_RATE / DDX7_HOP;
@@ -380,10 +380,14 @@ export async function trainDdx7(corpus: Ddx7Corpus, outDir: string, config: Trai
   const optimizer = new ScheduledAdam(config.learningRate, 0.9, 0.999, 1e-7);
   if (resume) {
     if (!existsSync(statePath)) throw new Ddx7TrainError(`${outDir}: no checkpoint to resume (${statePath} missing)`);
-    state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainState;
+    const fail = (m: string): Error => new Ddx7TrainError(m);
+    state = readCheckpointJson<TrainState>(statePath, fail);
+    if (typeof state.stepsDone !== 'number' || typeof state.config !== 'object' || state.config === null || !Array.isArray(state.losses)) {
+      throw new Ddx7TrainError(`${outDir}: not a train-ddx7 checkpoint (${statePath} lacks stepsDone, config or losses; another tool's folder?)`);
+    }
     if (!sameConfig(state.config, config)) throw new Ddx7TrainError(`${outDir}: the checkpoint was made with other options (${JSON.stringify({ ...state.config, steps: undefined, checkpointEvery: undefined })}); resume with the same options or use another --out`);
-    model = loadDdx7Weights(config.model, path.join(ckpt, CKPT.weights));
-    await optimizer.setWeights(loadNamedTensors(path.join(ckpt, CKPT.optimizer)));
+    model = await loadCheckpointPart(path.join(ckpt, CKPT.weights), fail, () => loadDdx7Weights(config.model, path.join(ckpt, CKPT.weights)));
+    await loadCheckpointPart(path.join(ckpt, CKPT.optimizer), fail, () => optimizer.setWeights(loadNamedTensors(path.join(ckpt, CKPT.optimizer))));
   } else {
     if (existsSync(statePath)) throw new Ddx7TrainError(`${outDir} already holds a training run; use --resume to continue it or choose another --out`);
     mkdirSync(ckpt, { recursive: true });
