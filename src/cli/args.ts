@@ -13,7 +13,13 @@ import { EXIT_INTERRUPTED, UserError } from './run.ts';
  */
 export async function parseArgs<T>(argv: readonly string[], scriptName: string, usage: string, configure: (y: Argv) => Argv<T>): Promise<T | null> {
   let helpShown = false;
-  const parser = configure(yargs([...argv]).scriptName(scriptName).usage(usage))
+  const configured = configure(yargs([...argv]).scriptName(scriptName).usage(usage));
+  // An option that takes a value must be given one: `--seed --out x` would otherwise leave --seed
+  // at its default without a word.
+  // (getOptions is yargs API that its type declarations omit.)
+  const declared = (configured as unknown as { getOptions(): Record<'number' | 'string' | 'array', string[]> }).getOptions();
+  const valued = [...declared.number, ...declared.string, ...declared.array].filter((k) => k !== '$0');
+  const parser = (valued.length > 0 ? configured.requiresArg(valued) : configured)
     // A repeated option takes its last value (as most CLIs do), not an array.
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .strict()
@@ -22,7 +28,8 @@ export async function parseArgs<T>(argv: readonly string[], scriptName: string, 
     .alias('h', 'help')
     .exitProcess(false)
     .fail((msg, err) => {
-      throw new UserError(msg ?? err?.message ?? 'bad arguments');
+      const missing = /^Not enough arguments following: (\S+)$/.exec(msg ?? '');
+      throw new UserError(missing ? `--${missing[1]} needs a value` : (msg ?? err?.message ?? 'bad arguments'));
     })
     .wrap(Math.min(110, process.stdout.columns ?? 110));
   const args = await parser.parseAsync([...argv], {}, (err, _a, output) => {
