@@ -89,7 +89,8 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     }
   })();
   const outDir = path.resolve(args.out ?? path.join('reports', `${path.basename(modelDir)}_on_${path.basename(nsynthPath).replace(/\.tfrecord$/, '')}`));
-  mkdirSync(outDir, { recursive: true });
+  const inside = path.relative(path.resolve(nsynthPath), outDir);
+  if (!inside.startsWith('..') && !path.isAbsolute(inside)) throw new UserError(`--out ${outDir} is inside the NSynth folder ${nsynthPath}; write the report elsewhere`);
   // Which carrier the `cnn` system uses, said in the log, the summary line and the report.
   const carrierBy = {
     net: 'the spectral carrier net (<model>/carrier/, ours)',
@@ -119,7 +120,10 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       throw e instanceof UserError ? e : new UserError((e as Error).message);
     });
     (bar as Progress | null)?.stop();
+    if (out.results.length === 0 && out.skipped.length === 0 && !interrupt.signal.aborted) throw new UserError(`no note of ${nsynthPath} matches the filters`);
     if (out.results.length === 0) throw new UserError(`no note could be evaluated (${out.skipped.length} skipped${out.skipped[0] ? `; first: ${out.skipped[0].id}: ${out.skipped[0].reason}` : ''})`);
+    // Made only now: a run that fails before it has a result leaves no empty report folder.
+    mkdirSync(outDir, { recursive: true });
 
     const summary = aggregate(out.results);
     const carrierCents = medianCarrierCentsFromPitch(out.results, 'cnn').toFixed(0);

@@ -2,7 +2,7 @@
  * `npm run train-cnn`: trains the paper's CNN + MLP regressor on a gen-dataset folder.
  * Thin: parse, open the dataset, start the backend, call src/model, print, exit code.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hideBin } from 'yargs/helpers';
@@ -64,6 +64,19 @@ export async function trainCnnMain(argv: readonly string[]): Promise<number> {
     throw e;
   }
   const outDir = path.resolve(args.out ?? path.join('models', `cnn_${path.basename(index.dir)}_seed${config.seed}`));
+  // A fresh run goes into a new or empty folder: mixing a model into a dataset or another tool's
+  // output would leave neither usable. (A resume checks the checkpoint it finds.)
+  const ownFolder = (): boolean => {
+    try {
+      return JSON.parse(readFileSync(path.join(outDir, 'config.json'), 'utf8')).format === 'fmmatch-cnn';
+    } catch {
+      return false;
+    }
+  };
+  if (!args.resume && existsSync(outDir) && readdirSync(outDir).length > 0 && !ownFolder()) {
+    throw new UserError(`--out ${outDir} is not empty and is not a train-cnn folder; choose a new or empty folder`);
+  }
+  if (args.resume && !existsSync(path.join(outDir, 'checkpoint', 'state.json'))) throw new UserError(`${outDir}: no checkpoint to resume (${path.join(outDir, 'checkpoint', 'state.json')} missing)`);
   mkdirSync(outDir, { recursive: true });
   const backend = await initBackend({ backend: args.backend as BackendChoice, threads: args.threads });
   const log = (s: string): void => {

@@ -38,6 +38,10 @@ test('train-cnn trains, checkpoints, resumes with more epochs, and writes its re
   const first = runCli('train-cnn', ['--data', data, '--out', model, '--epochs', '1', '--batch', '4', '--quiet']);
   assert.equal(first.status, 0, first.stderr);
   assert.match(first.stdout, /1 epochs .*pooled MAE [\d.]+.*carrier error median \d+ cents/);
+  // Same seed, same weights, whatever the thread count (dropout masks are seeded per step).
+  const twin = runCli('train-cnn', ['--data', data, '--out', `${model}-twin`, '--epochs', '1', '--batch', '4', '--threads', '1', '--quiet']);
+  assert.equal(twin.status, 0, twin.stderr);
+  assert.ok(readFileSync(path.join(model, 'weights.bin')).equals(readFileSync(path.join(`${model}-twin`, 'weights.bin'))), 'weights differ between two runs of one seed');
   for (const f of ['model.json', 'weights.bin', 'targets.json', 'split.json', 'history.csv', 'test-metrics.csv', 'report.html', 'config.json']) {
     assert.ok(existsSync(path.join(model, f)), `${f} missing`);
   }
@@ -131,6 +135,26 @@ test('train-cnn refuses bad input with one line', () => {
   assertOneLineError('train-cnn', runCli('train-cnn', ['--data', data, '--out', model, '--batch', '8', '--resume']), /other options/);
   assertOneLineError('train-cnn', runCli('train-cnn', ['--data', data, '--out', model]), /already holds a training run/);
   assertOneLineError('train-cnn', runCli('train-cnn', ['--data', data, '--epochs', '0']), /--epochs must be a positive integer/);
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', data, '--out', data, '--epochs', '1']), /--out .* is not empty and is not a train-cnn folder/);
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', data, '--out', path.join(tmp, 'no-run'), '--resume']), /no checkpoint to resume/);
+  assert.ok(!existsSync(path.join(tmp, 'no-run')), 'a failed --resume created its --out');
+  // Damaged checkpoints and other tools' folders: named, not a parser's or tfjs's message alone.
+  const damaged = (name: string, damage: (ckpt: string) => void): string => {
+    const dir = path.join(tmp, name);
+    cpSync(model, dir, { recursive: true });
+    damage(path.join(dir, 'checkpoint'));
+    return dir;
+  };
+  const garbled = damaged('garbled', (c) => writeFileSync(path.join(c, 'state.json'), 'garbage{'));
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', data, '--out', garbled, '--epochs', '3', '--batch', '4', '--resume']), /garbled\/checkpoint\/state\.json: corrupt checkpoint \(.*not valid JSON\)/);
+  const truncated = damaged('truncated', (c) => {
+    const epoch = readdirSync(c).find((f) => f.startsWith('epoch-')) as string;
+    const w = path.join(c, epoch, 'weights.bin');
+    writeFileSync(w, readFileSync(w).subarray(0, 64));
+  });
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', data, '--out', truncated, '--epochs', '3', '--batch', '4', '--resume']), /truncated\/checkpoint\/epoch-\d+: corrupt checkpoint/);
+  const foreign = damaged('foreign', (c) => writeFileSync(path.join(c, 'state.json'), JSON.stringify({ config: { steps: 5 }, stepsDone: 5, losses: [] })));
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', data, '--out', foreign, '--epochs', '3', '--batch', '4', '--resume']), /not a train-cnn checkpoint/);
 
   const broken = path.join(tmp, 'broken');
   cpSync(data, broken, { recursive: true });
@@ -199,6 +223,13 @@ test('eval-nsynth: bad notes are counted skips, bad datasets and models one-line
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--model', model]), /npm run fetch-nsynth/);
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', path.join(tmp, 'no-model')]), /no such folder/);
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--families', 'kazoo']), /unknown family 'kazoo'/);
+  // A run that fails before it has a result leaves no report folder behind.
+  const never = path.join(tmp, 'never-written');
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', empty, '--model', model, '--out', never]), /examples\.json/);
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', never, '--families', 'flute', '--pitch-min', '127']), /no note of .* matches the filters/);
+  assert.ok(!existsSync(never), 'an empty report folder was left behind');
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', path.join(fixture, 'report')]), /is inside the NSynth folder/);
+  assert.ok(!existsSync(path.join(fixture, 'report')));
 
   const otherSpec = path.join(tmp, 'model-other-spec');
   cpSync(model, otherSpec, { recursive: true });

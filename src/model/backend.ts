@@ -116,7 +116,7 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   installDilatedConvGradient();
   const choice = options.backend ?? 'auto';
   const threads = options.threads ?? logicalCores();
-  if (!Number.isInteger(threads) || threads < 1) throw new Error(`fmmatch: threads must be an integer ≥ 1, got ${threads}`);
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads must be an integer ≥ 1, got ${threads}`);
   const name: BackendName = choice === 'auto' ? ((await availableBackends())[0] as BackendName) : choice;
 
   let actualThreads: number;

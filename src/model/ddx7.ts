@@ -103,7 +103,7 @@ function checkConfig(config: Ddx7Config): Ddx7Patch {
   if (!(config.iMax > 0)) throw new Error(`iMax must be positive, got ${config.iMax}`);
   if (!(Number.isInteger(config.channels) && config.channels >= 1)) throw new Error(`channels must be a positive integer, got ${config.channels}`);
   if (!(config.dropout >= 0 && config.dropout < 1)) throw new Error(`dropout must be in [0, 1), got ${config.dropout}`);
-  if (!(config.reverbSec >= 0 && config.reverbSec <= 4)) throw new Error(`reverbSec must be in [0, 4] s, got ${config.reverbSec}`);
+  if (!(config.reverbSec >= 0 && config.reverbSec <= 4)) throw new Error(`--reverb-sec must be in [0, 4] s, got ${config.reverbSec}`);
   if (config.reverbSec > 0 && reverbTaps(config) < 2) throw new Error(`reverbSec ${config.reverbSec} s is under two taps`);
   const [lo, hi] = config.loudnessRangeDb;
   if (!(hi > lo)) throw new Error(`loudnessRangeDb must be [floor, ceiling] with ceiling > floor, got [${lo}, ${hi}]`);

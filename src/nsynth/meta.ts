@@ -59,13 +59,13 @@ export function validateFilters(f: NsynthFilters): NsynthFilters {
   };
   names('family', f.families, NSYNTH_FAMILIES);
   names('source', f.sources, NSYNTH_SOURCES);
-  for (const [key, v] of [['pitchMin', f.pitchMin], ['pitchMax', f.pitchMax]] as const) {
+  for (const [key, v] of [['--pitch-min', f.pitchMin], ['--pitch-max', f.pitchMax]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 127)) throw new Error(`${key} must be a MIDI pitch 0–127, got ${v}`);
   }
   if (f.pitchMin !== undefined && f.pitchMax !== undefined && f.pitchMin > f.pitchMax) {
     throw new Error(`pitchMin ${f.pitchMin} is above pitchMax ${f.pitchMax}`);
   }
-  if (f.limit !== undefined && !(Number.isInteger(f.limit) && f.limit >= 1)) throw new Error(`limit must be a whole number ≥ 1, got ${f.limit}`);
+  if (f.limit !== undefined && !(Number.isInteger(f.limit) && f.limit >= 1)) throw new Error(`--limit must be a whole number ≥ 1, got ${f.limit}`);
   return f;
 }
 
