@@ -163,6 +163,16 @@ test('train-cnn refuses bad input with one line', () => {
   lines[3] = lines[3].replace(/,([^,]*)$/, ',NaN');
   writeFileSync(csv, lines.join('\n'));
   assertOneLineError('train-cnn', runCli('train-cnn', ['--data', broken]), /row 4 .*release_s is 'NaN', not a number/);
+  // A valid number changed by hand is caught by params.csv's hash in the manifest.
+  const edited = path.join(tmp, 'edited');
+  cpSync(data, edited, { recursive: true });
+  const editedCsv = path.join(edited, 'params.csv');
+  const rows = readFileSync(editedCsv, 'utf8').split('\n');
+  const cells = rows[2].split(',');
+  cells[2] = String(Number(cells[2]) * 1.01);
+  rows[2] = cells.join(',');
+  writeFileSync(editedCsv, rows.join('\n'));
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', edited]), /params\.csv: changed since gen-dataset wrote it/);
 
   const shortWav = path.join(tmp, 'short');
   cpSync(data, shortWav, { recursive: true });

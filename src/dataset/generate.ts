@@ -140,6 +140,7 @@ function buildManifest(
   config: DatasetConfig,
   counts: { present: number; aboveNyquist: number; clipped: number | null },
   contentHash: string | null,
+  paramsSha256: string,
 ): string {
   const alg = getAlgorithm(config.algorithm);
   const manifest = {
@@ -172,7 +173,8 @@ function buildManifest(
       renderRate: config.renderRate,
       decimation: `anti-alias linear-phase FIR (${ANTIALIAS_NUM_TAPS} taps, flat 0–7 kHz within ±0.1 dB, ≥ 80 dB above 8 kHz), keep 1 in 3`,
     },
-    params: { file: PARAMS_FILE, columns: ['id', 'file', ...PARAM_SPECS.map((s) => s.name)], spec: PARAM_SPECS },
+    // params.csv's own hash (also inside contentHash), so a reader can check it without the WAVs.
+    params: { file: PARAMS_FILE, sha256: paramsSha256, columns: ['id', 'file', ...PARAM_SPECS.map((s) => s.name)], spec: PARAM_SPECS },
     tool: { name: 'fmmatch', version: TOOL_VERSION, node: process.versions.node },
     contentHash,
   };
@@ -194,7 +196,7 @@ export async function generateDataset(config: DatasetConfig, opts: GenerateOptio
     if (f.endsWith('.tmp')) unlinkSync(path.join(dir, AUDIO_DIR, f));
   }
   const params = writeParams(dir, config);
-  writeFileAtomic(path.join(dir, MANIFEST_FILE), buildManifest(config, { present: 0, aboveNyquist: params.aboveNyquist, clipped: null }, null));
+  writeFileAtomic(path.join(dir, MANIFEST_FILE), buildManifest(config, { present: 0, aboveNyquist: params.aboveNyquist, clipped: null }, null, params.sha256));
 
   const range = opts.shard ? shardRange(count, opts.shard) : { start: 0, end: count };
   const isPresent = (i: number): boolean => {
@@ -264,7 +266,7 @@ export async function generateDataset(config: DatasetConfig, opts: GenerateOptio
   }
   writeFileAtomic(
     path.join(dir, MANIFEST_FILE),
-    buildManifest(config, { present: presentCount, aboveNyquist: params.aboveNyquist, clipped: contentHash ? clipped : null }, contentHash),
+    buildManifest(config, { present: presentCount, aboveNyquist: params.aboveNyquist, clipped: contentHash ? clipped : null }, contentHash, params.sha256),
   );
   return {
     dir,

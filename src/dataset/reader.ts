@@ -3,6 +3,7 @@
  * (so a bad dataset fails in a second, not an hour into training), the audio is read lazily, one
  * batch at a time, so memory does not grow with the dataset.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -37,7 +38,7 @@ export function openDataset(dir: string): DatasetIndex {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DatasetReadError(`${dir}: no such dataset folder`);
   const manifestPath = path.join(dir, MANIFEST_FILE);
   if (!existsSync(manifestPath)) throw new DatasetReadError(`${manifestPath}: missing (not a gen-dataset folder?)`);
-  let manifest: { format?: string; formatVersion?: number; complete?: boolean; config?: DatasetConfig; contentHash?: string | null };
+  let manifest: { format?: string; formatVersion?: number; complete?: boolean; config?: DatasetConfig; contentHash?: string | null; params?: { sha256?: string } };
   try {
     manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
   } catch (e) {
@@ -52,7 +53,8 @@ export function openDataset(dir: string): DatasetIndex {
   const config = manifest.config;
   const paramsPath = path.join(dir, PARAMS_FILE);
   if (!existsSync(paramsPath)) throw new DatasetReadError(`${paramsPath}: missing`);
-  const lines = readFileSync(paramsPath, 'utf8').split(/\r?\n/).filter((l) => l.length > 0);
+  const paramsBytes = readFileSync(paramsPath);
+  const lines = paramsBytes.toString('utf8').split(/\r?\n/).filter((l) => l.length > 0);
   const expectedHeader = ['id', 'file', ...PARAM_NAMES];
   const header = (lines[0] ?? '').split(',');
   for (const name of expectedHeader) {
@@ -81,6 +83,12 @@ export function openDataset(dir: string): DatasetIndex {
       if (v < spec.min - slack || v > spec.max + slack) throw new DatasetReadError(`${paramsPath}: row ${r + 2} (${id}): ${spec.name} = ${v} is outside ${spec.min} … ${spec.max}`);
       params[r * PARAM_COUNT + j] = v;
     }
+  }
+  // Checked after the rows, so a malformed cell gets its own message. (Manifests written before
+  // the field existed carry no params hash; the WAVs are not re-hashed here: that is 1.3 GB.)
+  const expectedSha = manifest.params?.sha256;
+  if (expectedSha !== undefined && createHash('sha256').update(paramsBytes).digest('hex') !== expectedSha) {
+    throw new DatasetReadError(`${paramsPath}: changed since gen-dataset wrote it (its sha256 differs from the manifest's); restore it with gen-dataset --resume --out ${dir}`);
   }
   return { dir, config, contentHash: manifest.contentHash, ids, files, params, samplesPerNote: noteLength(config), sampleRate: config.sampleRate };
 }
