@@ -195,6 +195,11 @@ export function disposeDdx7State(state: Ddx7State | null): void {
 export interface Ddx7ForwardOptions {
   /** Dropout on (training). Default false. */
   readonly training?: boolean;
+  /**
+   * Seed of the dropout masks when training (the k-th dropout of the forward pass uses seed + k);
+   * absent: unseeded, so runs differ.
+   */
+  readonly dropoutSeed?: number;
   /** State after the previous block of the same signals; null/absent at the start. Not disposed here. */
   readonly state?: Ddx7State | null;
   /** Return the state after this block (caller disposes it). Default false. */
@@ -248,7 +253,12 @@ export function ddx7Forward(model: Ddx7Model, f0Hz: Float32Array, inputs: Float3
       }
       return tf.add(tf.conv1d(xx, kernel, 1, 'valid', 'NWC', s.d), v(`${s.name}/bias`)) as tf.Tensor3D;
     };
-    const drop = (x: tf.Tensor3D): tf.Tensor3D => (options.training && config.dropout > 0 ? (tf.dropout(x, config.dropout) as tf.Tensor3D) : x);
+    let dropIndex = 0;
+    const drop = (x: tf.Tensor3D): tf.Tensor3D => {
+      if (!options.training || config.dropout <= 0) return x;
+      const seed = options.dropoutSeed === undefined ? undefined : (options.dropoutSeed + dropIndex++) >>> 0;
+      return tf.dropout(x, config.dropout, undefined, seed) as tf.Tensor3D;
+    };
     const specs = new Map(convSpecs(config, nOps).map((s) => [s.name, s]));
     const spec = (name: string): ConvSpec => specs.get(name) as ConvSpec;
     let x = tf.tensor3d(inputs, [batch, frames, 2]);

@@ -16,6 +16,7 @@ import { type BackendInfo } from './backend.ts';
 import { SaveableAdamax } from './adamax.ts';
 import { type Activation, buildPaperCnn } from './cnn.ts';
 import { fileLoadHandler, fileSaveHandler, loadCheckpointPart, loadNamedTensors, readCheckpointJson, saveNamedTensors, writeJsonAtomic } from './io.ts';
+import { stepSeed } from './seeds.ts';
 
 /** What determines a training run (written to `config.json`; a resume must match it). */
 export interface TrainCnnConfig {
@@ -275,14 +276,12 @@ function sameTrainConfig(a: TrainCnnConfig, b: TrainCnnConfig): boolean {
  * the best model so far (by validation loss).
  */
 /**
- * Seed of the dropout mask of one training step, a 32-bit FNV-1a hash of (run seed, epoch, batch):
+ * Seed of the dropout mask of one training step, a hash of (run seed, epoch, batch):
  * a fixed seed on the layer would draw the same mask at every step, and none makes runs differ.
  * Derived from the step, so a resumed run draws what the uninterrupted one would have.
  */
 export function dropoutSeed(seed: number, epoch: number, batch: number): number {
-  let h = 0x811c9dc5;
-  for (const ch of `fmmatch/dropout/${seed}/${epoch}/${batch}`) h = Math.imul(h ^ (ch.codePointAt(0) as number), 0x01000193) >>> 0;
-  return h;
+  return stepSeed('fmmatch/dropout', seed, epoch, batch);
 }
 
 /**

@@ -21,6 +21,7 @@ import { type BackendInfo } from './backend.ts';
 import { controlInputs, createDdx7, type Ddx7Config, DDX7_FILES, ddx7Forward, disposeDdx7, loadDdx7Weights, parameterCount, saveDdx7Weights, type Ddx7Model } from './ddx7.ts';
 import { DDX7_HOP, DDX7_SAMPLE_RATE, multiScaleSpectralLoss } from './ddx7-synth.ts';
 import { loadCheckpointPart, loadNamedTensors, readCheckpointJson, saveNamedTensors, yieldToEventLoop } from './io.ts';
+import { stepSeed } from './seeds.ts';
 
 /** Frame rate of the controls, frames/s. */
 export const DDX7_FRAME_RATE = DDX7_SAMPLE_RATE / DDX7_HOP;
@@ -274,14 +275,15 @@ export function learningRateAt(config: Pick<TrainDdx7Config, 'learningRate' | 'd
  * @param f0Hz [batch, frames] row-major, Hz
  * @param inputs decoder inputs [batch, frames, 2] row-major
  * @param target audio [batch, frames·64] row-major
+ * @param dropoutSeed seed of this step's dropout masks (absent: unseeded)
  * @returns the loss before the update
  */
-export function ddx7TrainStep(model: Ddx7Model, optimizer: tf.Optimizer, f0Hz: Float32Array, inputs: Float32Array, target: Float32Array, batchSize: number, clipNorm: number): number {
+export function ddx7TrainStep(model: Ddx7Model, optimizer: tf.Optimizer, f0Hz: Float32Array, inputs: Float32Array, target: Float32Array, batchSize: number, clipNorm: number, dropoutSeed?: number): number {
   const varList = [...model.vars.values()];
   return tf.tidy(() => {
     const targetT = tf.tensor2d(target, [batchSize, target.length / batchSize]);
     const { value, grads } = tf.variableGrads(() => {
-      const out = ddx7Forward(model, f0Hz, inputs, batchSize, { training: true });
+      const out = ddx7Forward(model, f0Hz, inputs, batchSize, { training: true, dropoutSeed });
       return multiScaleSpectralLoss(out.audio, targetT);
     }, varList);
     // Global-norm clipping (paper §4: 2), over every variable's gradient together.
@@ -419,7 +421,7 @@ export async function trainDdx7(corpus: Ddx7Corpus, outDir: string, config: Trai
     for (let step = startStep + 1; step <= config.steps; step++) {
       const { f0, inputs, target } = makeBatch(corpus, config, step);
       optimizer.setLearningRate(learningRateAt(config, step));
-      const loss = ddx7TrainStep(model, optimizer, f0, inputs, target, config.batchSize, config.clipNorm);
+      const loss = ddx7TrainStep(model, optimizer, f0, inputs, target, config.batchSize, config.clipNorm, stepSeed('fmmatch/ddx7-dropout', config.seed, step));
       if (!Number.isFinite(loss)) throw new Ddx7TrainError(`training diverged at step ${step} (loss ${loss}); try a lower --lr`);
       state = { ...state, stepsDone: step, losses: [...state.losses, loss] };
       hooks.onStep?.(step, config.steps, loss, (step - startStep) / ((performance.now() - tLoop) / 1000));
