@@ -2,7 +2,7 @@
  * `npm run eval-nsynth`: resynthesize NSynth notes with a trained CNN and report per instrument
  * family (CSV + offline HTML). Thin: parse, load, call src/eval and src/report, print a summary.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hideBin } from 'yargs/helpers';
@@ -90,7 +90,10 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
   })();
   const outDir = path.resolve(args.out ?? path.join('reports', `${path.basename(modelDir)}_on_${path.basename(nsynthPath).replace(/\.tfrecord$/, '')}`));
   const inside = path.relative(path.resolve(nsynthPath), outDir);
-  if (!inside.startsWith('..') && !path.isAbsolute(inside)) throw new UserError(`--out ${outDir} is inside the NSynth folder ${nsynthPath}; write the report elsewhere`);
+  if (inside !== '..' && !inside.startsWith(`..${path.sep}`) && !path.isAbsolute(inside)) throw new UserError(`--out ${outDir} is inside the NSynth folder ${nsynthPath}; write the report elsewhere`);
+  // The folder is made only once there are results, but whether it can be is known now, not after
+  // hours of --refine.
+  checkCanMakeFolder(outDir, '--out');
   // Which carrier the `cnn` system uses, said in the log, the summary line and the report.
   const carrierBy = {
     net: 'the spectral carrier net (<model>/carrier/, ours)',
@@ -207,4 +210,23 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   await runCommand('eval-nsynth', () => evalNsynthMain(hideBin(process.argv)));
+}
+
+/**
+ * Throws a UserError unless `dir` is a writable folder, or does not exist and its nearest existing
+ * ancestor is a writable folder (so mkdir -p would succeed). Creates nothing.
+ */
+function checkCanMakeFolder(dir: string, option: string): void {
+  let at = dir;
+  while (!existsSync(at)) {
+    const up = path.dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  if (!statSync(at).isDirectory()) throw new UserError(`${option} ${dir}: ${at} exists and is not a folder`);
+  try {
+    accessSync(at, constants.W_OK);
+  } catch {
+    throw new UserError(`${option} ${dir}: ${at} is not writable`);
+  }
 }

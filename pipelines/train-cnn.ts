@@ -11,7 +11,7 @@ import { createProgress, type Progress } from '../src/cli/progress.ts';
 import { EXIT_INTERRUPTED, runCommand, UserError } from '../src/cli/run.ts';
 import { DatasetReadError, openDataset } from '../src/dataset/reader.ts';
 import { BACKEND_CHOICES, type BackendChoice, describeBackend, initBackend } from '../src/model/backend.ts';
-import { CARRIER_HEADS, DEFAULT_TRAIN_CONFIG, evaluateTestSplit, TrainError, trainCnn, type TrainCnnConfig } from '../src/model/train-cnn.ts';
+import { CARRIER_HEADS, DEFAULT_TRAIN_CONFIG, evaluateTestSplit, TRAIN_FILES, TrainError, trainCnn, type TrainCnnConfig } from '../src/model/train-cnn.ts';
 import { writeTrainingReport } from '../src/report/training.ts';
 
 export async function trainCnnMain(argv: readonly string[]): Promise<number> {
@@ -66,17 +66,20 @@ export async function trainCnnMain(argv: readonly string[]): Promise<number> {
   const outDir = path.resolve(args.out ?? path.join('models', `cnn_${path.basename(index.dir)}_seed${config.seed}`));
   // A fresh run goes into a new or empty folder: mixing a model into a dataset or another tool's
   // output would leave neither usable. (A resume checks the checkpoint it finds.)
+  // (Runs written before config.json had a format field still have their config and spec.)
   const ownFolder = (): boolean => {
     try {
-      return JSON.parse(readFileSync(path.join(outDir, 'config.json'), 'utf8')).format === 'fmmatch-cnn';
+      const cfg = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.config), 'utf8'));
+      return cfg.format === 'fmmatch-cnn' || (cfg.format === undefined && typeof cfg.config === 'object' && Array.isArray(cfg.paramSpec));
     } catch {
       return false;
     }
   };
+  const statePath = path.join(outDir, TRAIN_FILES.checkpoint, TRAIN_FILES.state);
   if (!args.resume && existsSync(outDir) && readdirSync(outDir).length > 0 && !ownFolder()) {
     throw new UserError(`--out ${outDir} is not empty and is not a train-cnn folder; choose a new or empty folder`);
   }
-  if (args.resume && !existsSync(path.join(outDir, 'checkpoint', 'state.json'))) throw new UserError(`${outDir}: no checkpoint to resume (${path.join(outDir, 'checkpoint', 'state.json')} missing)`);
+  if (args.resume && !existsSync(statePath)) throw new UserError(`${outDir}: no checkpoint to resume (${statePath} missing)`);
   mkdirSync(outDir, { recursive: true });
   const backend = await initBackend({ backend: args.backend as BackendChoice, threads: args.threads });
   const log = (s: string): void => {
@@ -111,7 +114,7 @@ export async function trainCnnMain(argv: readonly string[]): Promise<number> {
     });
     (bar as Progress | null)?.stop();
     if (summary.stopped === 'interrupted') {
-      process.stderr.write(`train-cnn: interrupted after ${summary.epochsDone} epoch(s); best model (epoch ${summary.bestEpoch}) in ${path.relative(process.cwd(), outDir)}. Run again with --resume to continue.\n`);
+      process.stderr.write(`train-cnn: interrupted after ${summary.epochsDone} epoch(s); best model (epoch ${summary.bestEpoch}) in ${path.relative(process.cwd(), outDir)}. ${summary.epochsDone > 0 ? 'Run again with --resume to continue.' : 'No epoch was completed: run the same command again (without --resume) to start over.'}\n`);
       return EXIT_INTERRUPTED;
     }
     if (summary.bestEpoch === 0) throw new UserError('no epoch completed; nothing to evaluate');

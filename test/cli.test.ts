@@ -24,6 +24,10 @@ test('parseArgs: an option that takes a value refuses to be given none (it would
   await assert.rejects(parseArgs(['--seed', '--out', 'x'], 'cmd', 'usage', configure), (e: unknown) => e instanceof UserError && e.message === '--seed needs a value');
   await assert.rejects(parseArgs(['--out'], 'cmd', 'usage', configure), /--out needs a value/);
   await assert.rejects(parseArgs(['--extra'], 'cmd', 'usage', configure), /--extra needs a value/);
+  // The `--key=` form with nothing after it (yargs would read 0 or '').
+  await assert.rejects(parseArgs(['--seed='], 'cmd', 'usage', configure), /--seed needs a value/);
+  await assert.rejects(parseArgs(['--out='], 'cmd', 'usage', configure), /--out needs a value/);
+  assert.equal((await parseArgs(['--seed=4'], 'cmd', 'usage', configure))?.seed, 4);
   const ok = await parseArgs(['--seed', '3', '--quiet', '--extra', 'a', 'b'], 'cmd', 'usage', configure);
   assert.equal(ok?.seed, 3);
   assert.equal(ok?.quiet, true);

@@ -239,6 +239,10 @@ test('eval-nsynth: bad notes are counted skips, bad datasets and models one-line
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', never, '--families', 'flute', '--pitch-min', '127']), /no note of .* matches the filters/);
   assert.ok(!existsSync(never), 'an empty report folder was left behind');
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', path.join(fixture, 'report')]), /is inside the NSynth folder/);
+  // An --out that cannot be made fails at start-up, not after the evaluation.
+  const aFile = path.join(tmp, 'a-file');
+  writeFileSync(aFile, 'x');
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', path.join(aFile, 'report')]), /a-file exists and is not a folder/);
   assert.ok(!existsSync(path.join(fixture, 'report')));
 
   const otherSpec = path.join(tmp, 'model-other-spec');

@@ -19,6 +19,11 @@ export async function parseArgs<T>(argv: readonly string[], scriptName: string, 
   // (getOptions is yargs API that its type declarations omit.)
   const declared = (configured as unknown as { getOptions(): Record<'number' | 'string' | 'array', string[]> }).getOptions();
   const valued = [...declared.number, ...declared.string, ...declared.array].filter((k) => k !== '$0');
+  // requiresArg does not see `--seed=` (an empty value): yargs reads it as 0 or ''.
+  for (const token of argv) {
+    const m = /^--([^=]+)=$/.exec(token);
+    if (m && valued.includes(m[1] as string)) throw new UserError(`--${m[1]} needs a value`);
+  }
   const parser = (valued.length > 0 ? configured.requiresArg(valued) : configured)
     // A repeated option takes its last value (as most CLIs do), not an array.
     .parserConfiguration({ 'duplicate-arguments-array': false })

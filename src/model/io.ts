@@ -30,7 +30,6 @@ export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Writes `value` as indented JSON atomically (a temporary file renamed over `file`): an interrupted write never leaves half a file. */
 /**
  * Reads a checkpoint's JSON file; a missing, unreadable or unparsable file (a crash mid-write
  * before atomic writes, a hand edit) is an error naming the file, made by `error`.
@@ -52,6 +51,7 @@ export async function loadCheckpointPart<T>(what: string, error: (message: strin
   }
 }
 
+/** Writes `value` as indented JSON atomically (a temporary file renamed over `file`): an interrupted write never leaves half a file. */
 export function writeJsonAtomic(file: string, value: unknown): void {
   writeAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }

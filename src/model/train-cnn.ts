@@ -272,10 +272,6 @@ function sameTrainConfig(a: TrainCnnConfig, b: TrainCnnConfig): boolean {
 }
 
 /**
- * Trains (or resumes training) into `outDir`. On return, `outDir/model.json` + `weights.bin` hold
- * the best model so far (by validation loss).
- */
-/**
  * Seed of the dropout mask of one training step, a hash of (run seed, epoch, batch):
  * a fixed seed on the layer would draw the same mask at every step, and none makes runs differ.
  * Derived from the step, so a resumed run draws what the uninterrupted one would have.
@@ -285,12 +281,15 @@ export function dropoutSeed(seed: number, epoch: number, batch: number): number 
 }
 
 /**
- * Runs `step` with every Dropout layer of `model` seeded by `seed`, then unseeds them (the saved
- * model.json stays as built). tfjs-layers' Dropout reads its `seed` field at call time.
+ * Runs `step` with the Dropout layers of `model` seeded by `seed` + their index (two layers of one
+ * shape must not drop the same units), then unseeds them (the saved model.json stays as built).
+ * tfjs-layers' Dropout reads its `seed` field at call time.
  */
 async function withDropoutSeed<T>(model: tf.LayersModel, seed: number, step: () => Promise<T>): Promise<T> {
   const dropouts = model.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as { seed?: number }[];
-  for (const d of dropouts) d.seed = seed;
+  dropouts.forEach((d, i) => {
+    d.seed = (seed + i) >>> 0;
+  });
   try {
     return await step();
   } finally {
@@ -298,6 +297,10 @@ async function withDropoutSeed<T>(model: tf.LayersModel, seed: number, step: () 
   }
 }
 
+/**
+ * Trains (or resumes training) into `outDir`. On return, `outDir/model.json` + `weights.bin` hold
+ * the best model so far (by validation loss).
+ */
 export async function trainCnn(index: DatasetIndex, outDir: string, config: TrainCnnConfig, backend: BackendInfo, resume: boolean, hooks: TrainHooks = {}): Promise<TrainSummary> {
   const t0 = performance.now();
   const ckptDir = path.join(outDir, TRAIN_FILES.checkpoint);

@@ -4,17 +4,26 @@
  * search that re-renders candidates (eval's `--refine`) skips moves of these parameters instead of
  * paying a render to learn that the audio is the same.
  */
-import { type Algorithm, OPERATOR_COUNT } from './algorithms.ts';
+import { ALGORITHM_NAMES, type Algorithm, getAlgorithm, OPERATOR_COUNT } from './algorithms.ts';
 import { MODULATOR_COUNT, PARAM_COUNT, PARAM_SPECS } from './params.ts';
 
 const RATIO_INDEX = Array.from({ length: MODULATOR_COUNT }, (_, i) => PARAM_SPECS.findIndex((s) => s.name === `ratio_${i + 1}`));
 const BETA_INDEX = Array.from({ length: MODULATOR_COUNT }, (_, i) => PARAM_SPECS.findIndex((s) => s.name === `beta_${i + 1}`));
 if ([...RATIO_INDEX, ...BETA_INDEX].some((j) => j < 0)) throw new Error('parameter table lacks a ratio_k or beta_k');
+for (const name of ALGORITHM_NAMES) {
+  const fb = getAlgorithm(name).feedback;
+  if (fb && fb.from !== fb.into && !getAlgorithm(name).carriers.includes(fb.from)) {
+    throw new Error(`inert.ts: ${name} feeds back from a modulator into another operator; audibleOperators must then treat the unscaled feedback`);
+  }
+}
 
 /**
  * Operators whose output reaches the voice: a carrier, or an operator with non-zero output
  * amplitude that modulates one that does (least fixed point, so a loop that reaches no carrier is
- * silent). The feedback edge counts as a modulation when `feedbackOn`.
+ * silent). The feedback edge counts as a modulation when `feedbackOn`, but only from an operator
+ * with non-zero amplitude: the renderer feeds back the operator's unscaled output, which is sound
+ * only because every feedback source in the routings (a self-loop, or the carrier of DX7 4 and 6)
+ * is either that operator itself or a carrier (amplitude 1); the module-level check below keeps it so.
  *
  * @param amplitudes output amplitude of each operator (1 for carriers, β for modulators), shape [6]
  */
