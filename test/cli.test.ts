@@ -28,6 +28,10 @@ test('parseArgs: an option that takes a value refuses to be given none (it would
   await assert.rejects(parseArgs(['--seed='], 'cmd', 'usage', configure), /--seed needs a value/);
   await assert.rejects(parseArgs(['--out='], 'cmd', 'usage', configure), /--out needs a value/);
   assert.equal((await parseArgs(['--seed=4'], 'cmd', 'usage', configure))?.seed, 4);
+  // Text where a number belongs is named, not reported later as NaN; negative numbers are numbers.
+  await assert.rejects(parseArgs(['--seed', 'abc'], 'cmd', 'usage', configure), /--seed must be a number, got 'abc'/);
+  await assert.rejects(parseArgs(['--seed=1e'], 'cmd', 'usage', configure), /--seed must be a number, got '1e'/);
+  assert.equal((await parseArgs(['--seed', '-40'], 'cmd', 'usage', configure))?.seed, -40);
   const ok = await parseArgs(['--seed', '3', '--quiet', '--extra', 'a', 'b'], 'cmd', 'usage', configure);
   assert.equal(ok?.seed, 3);
   assert.equal(ok?.quiet, true);

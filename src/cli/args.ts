@@ -19,10 +19,17 @@ export async function parseArgs<T>(argv: readonly string[], scriptName: string, 
   // (getOptions is yargs API that its type declarations omit.)
   const declared = (configured as unknown as { getOptions(): Record<'number' | 'string' | 'array', string[]> }).getOptions();
   const valued = [...declared.number, ...declared.string, ...declared.array].filter((k) => k !== '$0');
-  // requiresArg does not see `--seed=` (an empty value): yargs reads it as 0 or ''.
-  for (const token of argv) {
-    const m = /^--([^=]+)=$/.exec(token);
-    if (m && valued.includes(m[1] as string)) throw new UserError(`--${m[1]} needs a value`);
+  // requiresArg does not see `--seed=` (an empty value): yargs reads it as 0 or ''. And yargs turns
+  // `--batch abc` into NaN, which a later check could only report as 'got NaN': name the text.
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(argv[i] as string);
+    if (!m) continue;
+    const [, key, inline] = m as unknown as [string, string, string | undefined];
+    if (inline === '' && valued.includes(key)) throw new UserError(`--${key} needs a value`);
+    const value = inline ?? argv[i + 1];
+    if (declared.number.includes(key) && value !== undefined && !value.startsWith('--') && value.trim() !== '' && !Number.isFinite(Number(value))) {
+      throw new UserError(`--${key} must be a number, got '${value}'`);
+    }
   }
   const parser = (valued.length > 0 ? configured.requiresArg(valued) : configured)
     // A repeated option takes its last value (as most CLIs do), not an array.
