@@ -459,6 +459,8 @@ describe('train-ddx7', () => {
     mkdirSync(path.join(foreign, 'checkpoint'), { recursive: true });
     writeFileSync(path.join(foreign, 'checkpoint', 'state.json'), JSON.stringify({ config: { epochs: 3 }, datasetHash: 'sha256:0', epochsDone: 1, history: [] }));
     assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', foreign, '--resume']), /not a train-ddx7 checkpoint/);
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', path.join(tmp, 'no-run'), '--resume']), /no checkpoint to resume/);
+    assert.ok(!existsSync(path.join(tmp, 'no-run')), 'a failed --resume created its --out');
     writeFileSync(path.join(foreign, 'checkpoint', 'state.json'), '{');
     assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', foreign, '--resume']), /foreign\/checkpoint\/state\.json: corrupt checkpoint/);
     const silent = path.join(tmp, 'silent');
