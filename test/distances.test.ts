@@ -199,3 +199,24 @@ describe('reference-distances.csv (independent implementation of spec §5–6)',
     console.log('max relative error vs reference-distances.csv:', JSON.stringify(worst));
   });
 });
+
+test('compareUnless: without abandoning it is compare, bit for bit; its running sums only grow and end at the squared distances; abandoning returns null', () => {
+  const calc = new DistanceCalculator();
+  const ref = calc.prepareReference(sine440Baseline(16000, SIGNAL_SAMPLES));
+  const cand = noise(SIGNAL_SAMPLES, 7);
+  const full = calc.compare(ref, cand);
+  assert.deepEqual(calc.compareUnless(ref, cand, null), full);
+  const seen: [number, number, number][] = [];
+  assert.deepEqual(calc.compareUnless(ref, cand, (f, s, m) => (seen.push([f, s, m]), false)), full);
+  // After the FFT part, then every 8 frames but the last: 1 + floor(125 / 8) calls for 126 frames.
+  assert.equal(seen.length, 1 + Math.floor((calc.frames - 1) / 8));
+  for (let i = 1; i < seen.length; i++) for (let c = 0; c < 3; c++) assert.ok(seen[i]![c]! >= seen[i - 1]![c]!, `sum ${c} fell at call ${i}`);
+  const last = seen[seen.length - 1]!;
+  assert.equal(Math.sqrt(last[0]), full.fft, 'the FFT sum is complete from the first call');
+  assert.ok(Math.sqrt(last[1]) <= full.stft && Math.sqrt(last[2]) <= full.logMel);
+  let calls = 0;
+  assert.equal(calc.compareUnless(ref, cand, () => (calls++, true)), null);
+  assert.equal(calls, 1, 'stops at the first true');
+  // The calculator is reusable after an abandoned comparison.
+  assert.deepEqual(calc.compare(ref, cand), full);
+});

@@ -53,6 +53,12 @@ test('the search keeps its budget, starts from the best start, and is determinis
   assert.deepEqual(a, b);
   assert.equal(keys.size, 60, 'no vector is rendered twice');
   assert.equal(a.evaluations, 60);
+  // A cost that stops at the bound (returns it when the point cannot win) takes the same path.
+  for (const budget of [25, 60, 5000]) {
+    const bounded = refinePatch([start, target.map((v, j) => (j === 0 ? v * 1.5 : v))], (p, bound) => (cost(p) >= bound ? bound : cost(p)), { evaluations: budget });
+    const exact = refinePatch([start, target.map((v, j) => (j === 0 ? v * 1.5 : v))], cost, { evaluations: budget });
+    assert.deepEqual(bounded, exact, `budget ${budget}`);
+  }
   assert.throws(() => refinePatch([], cost, { evaluations: 5 }), /starting point/);
   assert.throws(() => refinePatch([start.slice(1)], cost, { evaluations: 5 }), /14 parameters/);
 });

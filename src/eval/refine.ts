@@ -65,9 +65,12 @@ function moved(params: readonly number[], j: number, dir: 1 | -1, level: number,
  * @param starts candidate starting points (15-vectors, in range, ratios in R), at least one
  * @param cost smaller is better; NaN counts as worse than anything. Called at most once per
  *   distinct vector: a point met again (a later sweep retrying a move that failed) is looked up,
- *   not re-rendered, and does not count against the budget.
+ *   not re-rendered, and does not count against the budget. `bound` is the best cost so far
+ *   (Infinity at first): only whether the point beats it matters, so once the cost is known to be
+ *   ≥ `bound` the function may stop and return any value ≥ `bound` (a lower bound of the cost).
+ *   The search takes the same path either way.
  */
-export function refinePatch(starts: readonly (readonly number[])[], cost: (params: readonly number[]) => number, options: RefineOptions): RefineResult {
+export function refinePatch(starts: readonly (readonly number[])[], cost: (params: readonly number[], bound: number) => number, options: RefineOptions): RefineResult {
   if (starts.length === 0) throw new Error('refinePatch needs a starting point');
   if (!(options.evaluations >= 1)) throw new Error(`refinePatch: evaluations must be ≥ 1, got ${options.evaluations}`);
   const logStepCents = options.logStepCents ?? 100;
@@ -76,11 +79,14 @@ export function refinePatch(starts: readonly (readonly number[])[], cost: (param
   for (const s of starts) if (s.length !== PARAM_COUNT) throw new Error(`refinePatch: a start has ${s.length} parameters, expected ${PARAM_COUNT}`);
   let evaluations = 0;
   const seen = new Map<string, number>();
+  let bestCost = Infinity;
   const measure = (p: readonly number[]): number => {
     const key = p.join(',');
     let c = seen.get(key);
     if (c === undefined) {
-      c = cost(p);
+      // A value ≥ bestCost (exact or a bound) stays ≥ it: bestCost only falls, so a cached bound
+      // rejects the point again exactly as its true cost would.
+      c = cost(p, bestCost);
       if (Number.isNaN(c)) c = Infinity;
       seen.set(key, c);
       evaluations++;
@@ -89,7 +95,7 @@ export function refinePatch(starts: readonly (readonly number[])[], cost: (param
   };
   // The first start is the answer until something beats it, even if every cost is infinite.
   let best: number[] = starts[0].slice();
-  let bestCost = measure(best);
+  bestCost = measure(best);
   for (const s of starts.slice(1)) {
     if (evaluations >= options.evaluations) break;
     const c = measure(s);

@@ -81,7 +81,20 @@ export function makeNoteEvaluator(synth: DatasetConfig): (task: NoteEvalTask) =>
     if (!task.refine) return { index: task.index, distances };
     // A silent note has a silent pitched baseline: the relative cost is undefined, so no search.
     const measurable = pitched.fft > 0 && pitched.stft > 0 && pitched.logmel > 0;
-    const refined = refinePatch(task.refine.starts, (params) => refineCost(toDistanceSet(calc.compare(ref, renderSnapped(synth, params, scratch))), pitched), {
+    // A candidate's cost from partial sums of squares bounds it from below (the same arithmetic as
+    // refineCost), so the comparison stops as soon as the candidate cannot beat the best.
+    const lowerBound = (fftSq: number, stftSq: number, melSq: number): number => (Math.sqrt(fftSq) / pitched.fft + Math.sqrt(stftSq) / pitched.stft + Math.sqrt(melSq) / pitched.logmel) / 3;
+    const refined = refinePatch(task.refine.starts, (params, bound) => {
+      let abandonedAt = Infinity;
+      const abandon = (f: number, s: number, m: number): boolean => {
+        const lb = lowerBound(f, s, m);
+        if (lb < bound) return false;
+        abandonedAt = lb;
+        return true;
+      };
+      const d = calc.compareUnless(ref, renderSnapped(synth, params, scratch), Number.isFinite(bound) ? abandon : null);
+      return d === null ? abandonedAt : refineCost(toDistanceSet(d), pitched);
+    }, {
       evaluations: measurable ? task.refine.evaluations : 1,
       inert: (params) => inertParameters(params, alg, opts.feedback > 0),
     });

@@ -99,6 +99,9 @@ export const SPEC_DISTANCES: DistanceConfig = Object.freeze({
   spectrogram: SPEC_SPECTROGRAM,
 });
 
+/** Frames between two calls of `compareUnless`'s abandon test (of 126). */
+export const ABANDON_CHECK_FRAMES = 8;
+
 /**
  * Computes spec §5's distances. Holds FFT plans, window, mel filterbank and scratch buffers, so
  * create one per worker and reuse it; it is not re-entrant.
@@ -149,6 +152,19 @@ export class DistanceCalculator {
    * @param candidate raw candidate samples, 16 kHz, any length (prepared here; not mutated).
    */
   compare(reference: PreparedReference, candidate: RealInput): Distances {
+    return this.compareUnless(reference, candidate, null) as Distances;
+  }
+
+  /**
+   * {@link compare}, abandoned early: `abandon` sees the running sums of squared differences
+   * (whole-signal FFT, STFT, log-mel in dB², each only growing) after the FFT part and after every
+   * {@link ABANDON_CHECK_FRAMES} frames, and a `true` stops the work. For a search that only needs
+   * to know whether a candidate beats its best: partial sums bound the final distances from below.
+   * When not abandoned, the result is exactly `compare`'s (same arithmetic, same order).
+   *
+   * @returns the distances, or null if abandoned.
+   */
+  compareUnless(reference: PreparedReference, candidate: RealInput, abandon: ((fftSq: number, stftSq: number, melSq: number) => boolean) | null): Distances | null {
     const cfg = this.config;
     const bins = this.spectrogram.bins;
     const nMels = cfg.spectrogram.nMels;
@@ -165,6 +181,7 @@ export class DistanceCalculator {
       const d = mag[k] - refMag[k];
       fftSq += d * d;
     }
+    if (abandon?.(fftSq, 0, 0)) return null;
 
     const frameMag = this.frameMag;
     const power = this.framePower;
@@ -188,6 +205,7 @@ export class DistanceCalculator {
         const d = powerToDb(mel[m]) - refMel[melRow + m];
         melSq += d * d;
       }
+      if (abandon && t % ABANDON_CHECK_FRAMES === ABANDON_CHECK_FRAMES - 1 && t < frames - 1 && abandon(fftSq, stftSq, melSq)) return null;
     }
     return this.finish(fftSq, stftSq, melSq);
   }
