@@ -143,7 +143,7 @@ test('bad requests fail with one line, a non-zero exit code, and nothing written
   const cases: [string[], RegExp][] = [
     [['--count', '0'], /--count must be a positive integer/],
     [['--count', '-5'], /--count must be a positive integer/],
-    [['--count', 'many'], /--count must be a positive integer/],
+    [['--count', 'many'], /--count must be a number, got 'many'/],
     [['--algorithm', 'dx7-33'], /unknown algorithm 'dx7-33'/],
     [['--shard', '3/3'], /--shard 3\/3/],
     [['--shard', 'half'], /--shard must look like i\/N/],
