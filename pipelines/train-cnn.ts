@@ -2,7 +2,7 @@
  * `npm run train-cnn`: trains the paper's CNN + MLP regressor on a gen-dataset folder.
  * Thin: parse, open the dataset, start the backend, call src/model, print, exit code.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hideBin } from 'yargs/helpers';
@@ -65,8 +65,8 @@ export async function trainCnnMain(argv: readonly string[]): Promise<number> {
   }
   const outDir = path.resolve(args.out ?? path.join('models', `cnn_${path.basename(index.dir)}_seed${config.seed}`));
   // A fresh run goes into a new or empty folder: mixing a model into a dataset or another tool's
-  // output would leave neither usable. (A resume checks the checkpoint it finds.)
-  // (Runs written before config.json had a format field still have their config and spec.)
+  // output would leave neither usable. (Runs written before config.json had a format field still
+  // have their config and spec.)
   const ownFolder = (): boolean => {
     try {
       const cfg = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.config), 'utf8'));
@@ -75,12 +75,10 @@ export async function trainCnnMain(argv: readonly string[]): Promise<number> {
       return false;
     }
   };
-  const statePath = path.join(outDir, TRAIN_FILES.checkpoint, TRAIN_FILES.state);
   if (!args.resume && existsSync(outDir) && readdirSync(outDir).length > 0 && !ownFolder()) {
     throw new UserError(`--out ${outDir} is not empty and is not a train-cnn folder; choose a new or empty folder`);
   }
-  if (args.resume && !existsSync(statePath)) throw new UserError(`${outDir}: no checkpoint to resume (${statePath} missing)`);
-  mkdirSync(outDir, { recursive: true });
+  // trainCnn makes the folder (a fresh run) or refuses a missing checkpoint (--resume) itself.
   const backend = await initBackend({ backend: args.backend as BackendChoice, threads: args.threads });
   const log = (s: string): void => {
     if (!args.quiet) process.stderr.write(`${s}\n`);

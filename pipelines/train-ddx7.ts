@@ -2,7 +2,6 @@
  * `npm run train-ddx7`: trains DDX7 (pitch + loudness → TCN → fixed-routing FM + reverb) on one
  * instrument's audio. Thin: parse, load the corpus, start the backend, call src/model, print, exit code.
  */
-import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hideBin } from 'yargs/helpers';
@@ -113,9 +112,7 @@ export async function trainDdx7Main(argv: readonly string[]): Promise<number> {
     throw e;
   });
   const outDir = path.resolve(args.out ?? path.join('models', `ddx7_${patch.name}_seed${args.seed}`));
-  const statePath = path.join(outDir, 'checkpoint', 'state.json');
-  if (args.resume && !existsSync(statePath)) throw new UserError(`${outDir}: no checkpoint to resume (${statePath} missing)`);
-  mkdirSync(outDir, { recursive: true });
+  // trainDdx7 makes the folder (a fresh run) or refuses a missing checkpoint (--resume) itself.
   const backend = await initBackend({ backend: args.backend as BackendChoice, threads: args.threads });
   log(`train-ddx7: ${corpus.excerpts.length} excerpts of ${config.excerptSec} s (every ${config.hopSec} s) from ${corpus.files} files (${corpus.skipped.length} skipped); patch ${patch.name}, I_max ${iMax.toFixed(3)}; f0: ${features.describe.f0}; ${describeBackend(backend)}`);
 

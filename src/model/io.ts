@@ -30,6 +30,11 @@ export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** The one-line message for a checkpoint part that failed to load: what, and the cause's first 200 characters. */
+function corruptCheckpoint(what: string, e: unknown): string {
+  return `${what}: corrupt checkpoint (${(e as Error).message.replace(/\s+/g, ' ').slice(0, 200)})`;
+}
+
 /**
  * Reads a checkpoint's JSON file; a missing, unreadable or unparsable file (a crash mid-write
  * before atomic writes, a hand edit) is an error naming the file, made by `error`.
@@ -38,7 +43,7 @@ export function readCheckpointJson<T>(file: string, error: (message: string) => 
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch (e) {
-    throw error(`${file}: corrupt checkpoint (${(e as Error).message.replace(/\s+/g, ' ').slice(0, 200)})`);
+    throw error(corruptCheckpoint(file, e));
   }
 }
 
@@ -47,7 +52,7 @@ export async function loadCheckpointPart<T>(what: string, error: (message: strin
   try {
     return await load();
   } catch (e) {
-    throw error(`${what}: corrupt checkpoint (${(e as Error).message.replace(/\s+/g, ' ').slice(0, 200)})`);
+    throw error(corruptCheckpoint(what, e));
   }
 }
 

@@ -276,7 +276,7 @@ function sameTrainConfig(a: TrainCnnConfig, b: TrainCnnConfig): boolean {
  * a fixed seed on the layer would draw the same mask at every step, and none makes runs differ.
  * Derived from the step, so a resumed run draws what the uninterrupted one would have.
  */
-export function dropoutSeed(seed: number, epoch: number, batch: number): number {
+function dropoutSeed(seed: number, epoch: number, batch: number): number {
   return stepSeed('fmmatch/dropout', seed, epoch, batch);
 }
 
@@ -329,8 +329,12 @@ export async function trainCnn(index: DatasetIndex, outDir: string, config: Trai
     model = await loadCheckpointPart(last, fail, () => tf.loadLayersModel(fileLoadHandler(last)));
     optimizer = compile(model, config);
     // Adamax's moments live in the optimizer's weights; without them a resume would restart its warm-up.
-    const saved = await loadCheckpointPart(path.join(last, TRAIN_FILES.optimizer), fail, () => loadNamedTensors(path.join(last, TRAIN_FILES.optimizer)));
-    await loadCheckpointPart(path.join(last, TRAIN_FILES.optimizer), fail, () => optimizer.setWeights(saved));
+    const optimizerPath = path.join(last, TRAIN_FILES.optimizer);
+    const saved = await loadCheckpointPart(optimizerPath, fail, async () => {
+      const tensors = loadNamedTensors(optimizerPath);
+      await optimizer.setWeights(tensors);
+      return tensors;
+    });
     for (const t of saved) t.tensor.dispose();
   } else {
     if (existsSync(statePath)) throw new TrainError(`${outDir} already holds a training run; use --resume to continue it or choose another --out`);

@@ -34,7 +34,9 @@ export class NoteScratch {
  *   the WAV writer clips and the generator counts such patches.
  */
 export function renderNote(patch: Patch, alg: Algorithm, opts: RenderOptions, scratch?: NoteScratch, out?: Float32Array): Float32Array {
-  const temporary = !(scratch && scratch.opts === opts);
+  // The buffers depend only on the render's length: a scratch made from equal options (a separate
+  // object, as callers that derive options per call pass) is reused, not replaced by a fresh one.
+  const temporary = !(scratch && renderLength(scratch.opts) === renderLength(opts));
   const s = temporary ? new NoteScratch(opts) : (scratch as NoteScratch);
   try {
     renderVoice(patch, alg, opts, s.voice, s.render);
