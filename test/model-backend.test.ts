@@ -156,9 +156,49 @@ const fixedCases: Conv2dCase[] = [
   { n: 1, h: 1, w: 129, c: 2, kh: 1, kw: 17, f: 2, strides: [1, 16], dilations: [1, 1], pad: 'same' },
 ];
 
+/**
+ * Shapes that run on the project's GEMM engine (1-D, valid padding, filters a multiple of 8; K·C ≥ 64
+ * for the forward pass and input gradient, stride·C a multiple of 8 for the input gradient).
+ */
+const engineCases: Conv2dCase[] = [
+  // the paper's second layer's ratios (K = 8·s), scaled down; s·C = 16
+  { n: 2, h: 1, w: 517, c: 4, kh: 1, kw: 32, f: 8, strides: [1, 4], dilations: [1, 1], pad: 'valid' },
+  // batch 1, two slabs of 8 filters, stride 2, odd length
+  { n: 1, h: 1, w: 301, c: 16, kh: 1, kw: 8, f: 16, strides: [1, 2], dilations: [1, 1], pad: 'valid' },
+  // K not a multiple of the stride (taps padded to 3·4 = 12), windows stop short of the end
+  { n: 2, h: 1, w: 250, c: 8, kh: 1, kw: 9, f: 8, strides: [1, 4], dilations: [1, 1], pad: 'valid' },
+  // s·C = 10: forward and filter gradient on the engine, input gradient on XNNPACK
+  { n: 3, h: 1, w: 401, c: 2, kh: 1, kw: 37, f: 24, strides: [1, 5], dilations: [1, 1], pad: 'valid' },
+  // the paper's first layer (K·C = 5): filter gradient on the engine only
+  { n: 2, h: 1, w: 129, c: 1, kh: 1, kw: 5, f: 16, strides: [1, 2], dilations: [1, 1], pad: 'valid' },
+  // stride larger than the kernel
+  { n: 2, h: 1, w: 200, c: 16, kh: 1, kw: 4, f: 8, strides: [1, 7], dilations: [1, 1], pad: 'valid' },
+  // 'same' padding: falls back to XNNPACK everywhere
+  { n: 2, h: 1, w: 120, c: 8, kh: 1, kw: 9, f: 8, strides: [1, 2], dilations: [1, 1], pad: 'same' },
+];
+
+function randomEngineCase(): Conv2dCase {
+  const kw = randInt(2, 20);
+  const c = randInt(4, 16);
+  return {
+    n: rng() < 0.3 ? 1 : randInt(2, 3),
+    h: 1,
+    w: kw + randInt(0, 200),
+    c,
+    kh: 1,
+    kw,
+    f: 8 * randInt(1, 3),
+    strides: [1, randInt(1, 6)],
+    dilations: [1, 1],
+    pad: 'valid',
+  };
+}
+
 describe(`wasm training kernels and conv gradients`, () => {
   const cases: Array<[string, Conv2dCase]> = [
     ...fixedCases.map((c, i): [string, Conv2dCase] => [`fixed ${i}`, c]),
+    ...engineCases.map((c, i): [string, Conv2dCase] => [`engine ${i}`, c]),
+    ...Array.from({ length: 4 }, (_, i): [string, Conv2dCase] => [`random engine ${i}`, randomEngineCase()]),
     ...Array.from({ length: 6 }, (_, i): [string, Conv2dCase] => [`random 1-D ${i}`, randomConvCase(true, false)]),
     ...Array.from({ length: 4 }, (_, i): [string, Conv2dCase] => [`random 2-D ${i}`, randomConvCase(false, false)]),
     ...Array.from({ length: 5 }, (_, i): [string, Conv2dCase] => [`random 1-D dilated ${i}`, randomConvCase(true, true)]),

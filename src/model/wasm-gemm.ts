@@ -1,0 +1,614 @@
+/**
+ * Strided matrix products in WebAssembly SIMD, multi-threaded, for the convolutions of the paper's
+ * CNN on the wasm backend (no tfjs here; `wasm-kernels.ts` maps tfjs kernels onto these).
+ *
+ * Why our own: tfjs-backend-wasm's XNNPACK convolutions reach ≈ 80 % of the SIMD128 peak forward
+ * but 25–60 % in the gradients we compose from them (transposes, a 63,744-long reduction), and
+ * SIMD128 has no fused multiply-add. V8 has relaxed SIMD (`f32x4.relaxed_madd`, an FMA on x86 with
+ * FMA3 and on ARM), which doubles the arithmetic per instruction; tfjs's binary does not use it.
+ *
+ * Two kernels, both over "strided rows": row m = (batch b, position t) of A starts at
+ * `a + b·aBatch + t·aRow` and is K floats long. For a 1-D channels-last convolution with dilation
+ * 1, the input patch of output position t is exactly such a row (`aRow` = stride·C floats,
+ * K = kernel·C), so no patch matrix is ever built.
+ *
+ * - {@link GemmEngine.gemm}: C[m, n] = Σ_k A_m[k] · B[k, n] (forward; and the input gradient,
+ *   written as a correlation of the padded output gradient with regrouped filter taps).
+ * - {@link GemmEngine.gradW}: W[k, n] = Σ_m A_m[k] · D[m, n] (the filter gradient).
+ *
+ * Every output element is summed by one thread, in increasing k (or m) order, whatever the thread
+ * count and blocking: results are identical for 1 or N threads. With relaxed SIMD the multiply-add
+ * may be fused or not depending on the CPU (the spec allows either), so bytes can differ between
+ * machines, never between runs on one machine.
+ */
+import v8 from 'node:v8';
+import { Worker } from 'node:worker_threads';
+import { I32, V128, f32x4Const, op, simd, simdOp, sleb, uleb } from '../dsp/wasm-emit.ts';
+
+/** The parts of the WebAssembly JS API used here (the project's `lib` declares none). */
+interface SharedMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmJs {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => SharedMemory;
+}
+const wasmJs = (): WasmJs => {
+  const api = (globalThis as { WebAssembly?: WasmJs }).WebAssembly;
+  if (api === undefined) throw new Error('this runtime has no WebAssembly');
+  return api;
+};
+
+/** Rows of the forward micro-kernel (output rows computed together). */
+const MR = 4;
+/** Columns of both micro-kernels: two f32x4 accumulators per row. */
+export const NR = 8;
+/** Rows of A in one cache block (forward) / positions per block (filter gradient). */
+const MC = 128;
+/** Reduction length per cache block of the forward kernel (B panel of KC × 8 floats = 32 KiB). */
+const KC = 1024;
+
+// One k step per loop iteration: with more, V8 hoists the next steps' loads above this step's
+// multiply-adds and spills accumulators (measured: 30 vs 40 GFLOP/s on one thread).
+const UNROLL = 1;
+const f32x4RelaxedMadd = 0x105;
+
+const opx = {
+  ...op,
+  if: 0x04,
+  else: 0x05,
+  br: 0x0c,
+  i32Eqz: 0x45,
+  i32GeU: 0x4f,
+  i32GtU: 0x4b,
+  i32LeU: 0x4d,
+  i32Sub: 0x6b,
+  i32Mul: 0x6c,
+  i32DivU: 0x6e,
+  i32RemU: 0x70,
+  select: 0x1b,
+} as const;
+
+/** A tiny code builder: locals by index, structured loops. */
+class Code {
+  readonly bytes: number[] = [];
+  emit(...b: number[]): this {
+    this.bytes.push(...b);
+    return this;
+  }
+  get(i: number): this {
+    return this.emit(opx.localGet, ...uleb(i));
+  }
+  set(i: number): this {
+    return this.emit(opx.localSet, ...uleb(i));
+  }
+  i32(v: number): this {
+    return this.emit(opx.i32Const, ...sleb(v));
+  }
+  /** local[i] += value (the value's code is pushed by `value`). */
+  addTo(i: number, value: (c: this) => void): this {
+    this.get(i);
+    value(this);
+    return this.emit(opx.i32Add).set(i);
+  }
+  /** while (cond) { body } — `cond` pushes an i32. */
+  loopWhile(cond: (c: this) => void, body: (c: this) => void): this {
+    this.emit(opx.block, opx.blockVoid, opx.loop, opx.blockVoid);
+    cond(this);
+    this.emit(opx.i32Eqz, opx.br_if, 1);
+    body(this);
+    return this.emit(opx.br, 0, opx.end, opx.end);
+  }
+  ifElse(cond: (c: this) => void, then: (c: this) => void, otherwise: (c: this) => void): this {
+    cond(this);
+    this.emit(opx.if, opx.blockVoid);
+    then(this);
+    this.emit(opx.else);
+    otherwise(this);
+    return this.emit(opx.end);
+  }
+  /** local[dst] = min(local[x], local[y]) (unsigned). */
+  minU(dst: number, x: (c: this) => void, y: (c: this) => void): this {
+    x(this);
+    y(this);
+    x(this);
+    y(this);
+    return this.emit(opx.i32LtU, opx.select).set(dst);
+  }
+  load(memOffset: number): this {
+    return this.emit(...simdOp(simd.v128Load, [4, 0]).slice(0, -1), ...uleb(memOffset));
+  }
+  store(memOffset: number): this {
+    return this.emit(...simdOp(simd.v128Store, [4, 0]).slice(0, -1), ...uleb(memOffset));
+  }
+  splat(memOffset: number): this {
+    return this.emit(...simdOp(simd.v128Load32Splat, [2, 0]).slice(0, -1), ...uleb(memOffset));
+  }
+}
+
+/**
+ * acc = s·b + acc on the stack order (s, b, acc): `relaxed_madd` where available, else a multiply
+ * and an add.
+ */
+function madd(c: Code, fma: boolean, s: number, b: number, acc: number): void {
+  c.get(s).get(b);
+  if (fma) c.get(acc).emit(...simdOp(f32x4RelaxedMadd));
+  else c.emit(...simdOp(simd.f32x4Mul)).get(acc).emit(...simdOp(simd.f32x4Add));
+  c.set(acc);
+}
+
+/**
+ * gemm(a, aBatch, aRow, T, m0, m1, K, b, N, c): for rows m ∈ [m0, m1) (m = b·T + t),
+ * C[m, n] = Σ_k A_m[k] · Bp[k, n]. Byte addresses/strides; Bp packed as [N/8][K][8]; C [M, N].
+ */
+function gemmBody(fma: boolean): { params: number[]; locals: [number, number][]; code: number[] } {
+  const [A, ABATCH, AROW, T, M0, M1, K, B, N, C] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [KC0, KCEND, MC0, MCEND, NS, M, BP, KK, KLEN, CP, CROW] = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
+  const P0 = 21; // MR row pointers
+  const nI32 = P0 + MR - 10;
+  const ACC = P0 + MR; // 2·MR accumulators, then b0, b1, s
+  const B0 = ACC + 2 * MR;
+  const B1 = B0 + 1;
+  const S = B1 + 1;
+  const c = new Code();
+
+  /** p_i = a + ((m+i)/T)·aBatch + ((m+i)%T)·aRow + kc·4 */
+  const rowPtr = (i: number): void => {
+    c.get(A);
+    c.get(M).i32(i).emit(opx.i32Add).get(T).emit(opx.i32DivU).get(ABATCH).emit(opx.i32Mul, opx.i32Add);
+    c.get(M).i32(i).emit(opx.i32Add).get(T).emit(opx.i32RemU).get(AROW).emit(opx.i32Mul, opx.i32Add);
+    c.get(KC0).i32(4).emit(opx.i32Mul, opx.i32Add).set(P0 + i);
+  };
+  /** The micro-kernel over k ∈ [kc0, kcEnd) for `rows` rows (1 or MR) and columns [ns, ns+8). */
+  const micro = (rows: number): void => {
+    for (let i = 0; i < rows; i++) rowPtr(i);
+    // bp = b + (ns·K + kc0)·32 / 8 … packed slab of 8 columns: slab index ns/8.
+    c.get(B).get(NS).i32(8).emit(opx.i32DivU).get(K).emit(opx.i32Mul).get(KC0).emit(opx.i32Add).i32(32).emit(opx.i32Mul, opx.i32Add).set(BP);
+    // Accumulators start at 0 in the first K block, else at the partial sums in C.
+    for (let i = 0; i < rows; i++) {
+      c.get(C).get(M).i32(i).emit(opx.i32Add).get(CROW).emit(opx.i32Mul, opx.i32Add).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add).set(CP);
+      c.ifElse(
+        (x) => x.get(KC0).emit(opx.i32Eqz),
+        (x) => {
+          x.emit(...f32x4Const([0, 0, 0, 0])).set(ACC + 2 * i);
+          x.emit(...f32x4Const([0, 0, 0, 0])).set(ACC + 2 * i + 1);
+        },
+        (x) => {
+          x.get(CP).load(0).set(ACC + 2 * i);
+          x.get(CP).load(16).set(ACC + 2 * i + 1);
+        },
+      );
+    }
+    c.get(KCEND).get(KC0).emit(opx.i32Sub).set(KLEN);
+    c.i32(0).set(KK);
+    const step = (u: number): void => {
+      c.get(BP).load(32 * u).set(B0);
+      c.get(BP).load(32 * u + 16).set(B1);
+      for (let i = 0; i < rows; i++) {
+        c.get(P0 + i).splat(4 * u).set(S);
+        madd(c, fma, S, B0, ACC + 2 * i);
+        madd(c, fma, S, B1, ACC + 2 * i + 1);
+      }
+    };
+    c.loopWhile(
+      (x) => x.get(KK).i32(UNROLL).emit(opx.i32Add).get(KLEN).emit(opx.i32LeU),
+      () => {
+        for (let u = 0; u < UNROLL; u++) step(u);
+        for (let i = 0; i < rows; i++) c.addTo(P0 + i, (x) => x.i32(4 * UNROLL));
+        c.addTo(BP, (x) => x.i32(32 * UNROLL));
+        c.addTo(KK, (x) => x.i32(UNROLL));
+      },
+    );
+    c.loopWhile(
+      (x) => x.get(KK).get(KLEN).emit(opx.i32LtU),
+      () => {
+        step(0);
+        for (let i = 0; i < rows; i++) c.addTo(P0 + i, (x) => x.i32(4));
+        c.addTo(BP, (x) => x.i32(32));
+        c.addTo(KK, (x) => x.i32(1));
+      },
+    );
+    for (let i = 0; i < rows; i++) {
+      c.get(C).get(M).i32(i).emit(opx.i32Add).get(CROW).emit(opx.i32Mul, opx.i32Add).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add).set(CP);
+      c.get(CP).get(ACC + 2 * i).store(0);
+      c.get(CP).get(ACC + 2 * i + 1).store(16);
+    }
+  };
+
+  c.get(N).i32(4).emit(opx.i32Mul).set(CROW);
+  // for kc0 in 0..K step KC
+  c.i32(0).set(KC0);
+  c.loopWhile(
+    (x) => x.get(KC0).get(K).emit(opx.i32LtU),
+    () => {
+      c.minU(KCEND, (x) => x.get(KC0).i32(KC).emit(opx.i32Add), (x) => x.get(K));
+      c.get(M0).set(MC0);
+      c.loopWhile(
+        (x) => x.get(MC0).get(M1).emit(opx.i32LtU),
+        () => {
+          c.minU(MCEND, (x) => x.get(MC0).i32(MC).emit(opx.i32Add), (x) => x.get(M1));
+          c.i32(0).set(NS);
+          c.loopWhile(
+            (x) => x.get(NS).get(N).emit(opx.i32LtU),
+            () => {
+              c.get(MC0).set(M);
+              c.loopWhile(
+                (x) => x.get(M).i32(MR).emit(opx.i32Add).get(MCEND).emit(opx.i32LeU),
+                () => {
+                  micro(MR);
+                  c.addTo(M, (x) => x.i32(MR));
+                },
+              );
+              c.loopWhile(
+                (x) => x.get(M).get(MCEND).emit(opx.i32LtU),
+                () => {
+                  micro(1);
+                  c.addTo(M, (x) => x.i32(1));
+                },
+              );
+              c.addTo(NS, (x) => x.i32(NR));
+            },
+          );
+          c.get(MCEND).set(MC0);
+        },
+      );
+      c.get(KCEND).set(KC0);
+    },
+  );
+  return { params: Array<number>(10).fill(I32), locals: [[nI32, I32], [2 * MR + 3, V128]], code: c.bytes };
+}
+
+/**
+ * gradW(a, aBatch, aRow, T, batches, K, d, N, w, s0, s1, k0, k1): for column slabs
+ * [s0, s1) (8 columns each) and k ∈ [k0, k1): W[k, n] = Σ_{b, t} A_{b,t}[k] · D[b·T + t, n],
+ * summed over b, then t, in order. W [K, N] is overwritten. Byte addresses/strides.
+ */
+function gradWBody(fma: boolean): { params: number[]; locals: [number, number][]; code: number[] } {
+  const [A, ABATCH, AROW, T, BATCHES, , D, N, W, S0, S1, K0, K1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const [BI, T0, TEND, SL, KT, TT, PA, PY, PW, ROWB, DROWB, FIRST] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24];
+  const nI32 = 25 - 13;
+  const ACC = 25;
+  const Y0 = ACC + 8;
+  const Y1 = Y0 + 1;
+  const S = Y1 + 1;
+  const c = new Code();
+
+  const micro = (kr: number): void => {
+    // pw = w + (kt·N + sl·8)·4; rows of W are N·4 bytes apart.
+    c.get(W).get(KT).get(N).emit(opx.i32Mul).get(SL).i32(8).emit(opx.i32Mul, opx.i32Add).i32(4).emit(opx.i32Mul, opx.i32Add).set(PW);
+    for (let i = 0; i < kr; i++) {
+      c.ifElse(
+        (x) => x.get(FIRST),
+        (x) => {
+          x.emit(...f32x4Const([0, 0, 0, 0])).set(ACC + 2 * i);
+          x.emit(...f32x4Const([0, 0, 0, 0])).set(ACC + 2 * i + 1);
+        },
+        (x) => {
+          x.get(PW).get(DROWB).i32(i).emit(opx.i32Mul, opx.i32Add).load(0).set(ACC + 2 * i);
+          x.get(PW).get(DROWB).i32(i).emit(opx.i32Mul, opx.i32Add).load(16).set(ACC + 2 * i + 1);
+        },
+      );
+    }
+    // pa = a + bi·aBatch + t0·aRow + kt·4; py = d + ((bi·T + t0)·N + sl·8)·4
+    c.get(A).get(BI).get(ABATCH).emit(opx.i32Mul, opx.i32Add).get(T0).get(AROW).emit(opx.i32Mul, opx.i32Add).get(KT).i32(4).emit(opx.i32Mul, opx.i32Add).set(PA);
+    c.get(D).get(BI).get(T).emit(opx.i32Mul).get(T0).emit(opx.i32Add).get(DROWB).emit(opx.i32Mul, opx.i32Add).get(SL).i32(32).emit(opx.i32Mul, opx.i32Add).set(PY);
+    c.get(T0).set(TT);
+    c.loopWhile(
+      (x) => x.get(TT).get(TEND).emit(opx.i32LtU),
+      () => {
+        c.get(PY).load(0).set(Y0);
+        c.get(PY).load(16).set(Y1);
+        for (let i = 0; i < kr; i++) {
+          c.get(PA).splat(4 * i).set(S);
+          madd(c, fma, S, Y0, ACC + 2 * i);
+          madd(c, fma, S, Y1, ACC + 2 * i + 1);
+        }
+        c.addTo(PA, (x) => x.get(AROW));
+        c.addTo(PY, (x) => x.get(DROWB));
+        c.addTo(TT, (x) => x.i32(1));
+      },
+    );
+    for (let i = 0; i < kr; i++) {
+      c.get(PW).get(DROWB).i32(i).emit(opx.i32Mul, opx.i32Add).get(ACC + 2 * i).store(0);
+      c.get(PW).get(DROWB).i32(i).emit(opx.i32Mul, opx.i32Add).get(ACC + 2 * i + 1).store(16);
+    }
+  };
+
+  c.get(N).i32(4).emit(opx.i32Mul).set(DROWB);
+  c.i32(0).set(BI);
+  c.loopWhile(
+    (x) => x.get(BI).get(BATCHES).emit(opx.i32LtU),
+    () => {
+      c.i32(0).set(T0);
+      c.loopWhile(
+        (x) => x.get(T0).get(T).emit(opx.i32LtU),
+        () => {
+          c.minU(TEND, (x) => x.get(T0).i32(MC).emit(opx.i32Add), (x) => x.get(T));
+          // first = (bi == 0 && t0 == 0): start the sums at zero rather than at W.
+          c.get(BI).get(T0).emit(0x72 /* i32.or */, opx.i32Eqz).set(FIRST);
+          c.get(S0).set(SL);
+          c.loopWhile(
+            (x) => x.get(SL).get(S1).emit(opx.i32LtU),
+            () => {
+              c.get(K0).set(KT);
+              c.loopWhile(
+                (x) => x.get(KT).i32(4).emit(opx.i32Add).get(K1).emit(opx.i32LeU),
+                () => {
+                  micro(4);
+                  c.addTo(KT, (x) => x.i32(4));
+                },
+              );
+              c.loopWhile(
+                (x) => x.get(KT).get(K1).emit(opx.i32LtU),
+                () => {
+                  micro(1);
+                  c.addTo(KT, (x) => x.i32(1));
+                },
+              );
+              c.addTo(SL, (x) => x.i32(1));
+            },
+          );
+          c.get(TEND).set(T0);
+        },
+      );
+      c.addTo(BI, (x) => x.i32(1));
+    },
+  );
+  return { params: Array<number>(13).fill(I32), locals: [[nI32, I32], [11, V128]], code: c.bytes };
+}
+
+function section(id: number, payload: number[]): number[] {
+  return [id, ...uleb(payload.length), ...payload];
+}
+function vec(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+function utf8(s: string): number[] {
+  const bytes = Array.from(new TextEncoder().encode(s));
+  return [...uleb(bytes.length), ...bytes];
+}
+
+/** Maximum size of the engine's memory: 4 GiB (wasm32's limit), reserved, not committed. */
+const MAX_PAGES = 65536;
+
+/** The module: imports a shared memory `env.memory`, exports `gemm` and `gradW`. */
+export function gemmModuleBytes(fma: boolean): Uint8Array {
+  const funcs = [
+    { ...gemmBody(fma), name: 'gemm' },
+    { ...gradWBody(fma), name: 'gradW' },
+  ];
+  const types = vec(funcs.map((f) => [0x60, ...uleb(f.params.length), ...f.params, 0x00]));
+  const imports = vec([[...utf8('env'), ...utf8('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]);
+  const funcSec = vec(funcs.map((_, i) => uleb(i)));
+  const exports = vec(funcs.map((f, i) => [...utf8(f.name), 0x00, ...uleb(i)]));
+  const code = vec(
+    funcs.map((f) => {
+      const body = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.code, op.end];
+      return [...uleb(body.length), ...body];
+    }),
+  );
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, types),
+    ...section(2, imports),
+    ...section(3, funcSec),
+    ...section(7, exports),
+    ...section(10, code),
+  ]);
+}
+
+/** Whether this V8 accepts relaxed SIMD, enabling it first on V8 versions that keep it behind a flag. */
+export function relaxedSimdAvailable(): boolean {
+  const probe = Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec([[0x60, 0x00, 0x01, V128]])),
+    ...section(3, vec([uleb(0)])),
+    ...section(10, vec([(() => {
+      const body = [0x00, ...f32x4Const([1, 1, 1, 1]), ...f32x4Const([1, 1, 1, 1]), ...f32x4Const([1, 1, 1, 1]), ...simdOp(f32x4RelaxedMadd), op.end];
+      return [...uleb(body.length), ...body];
+    })()])),
+  ]);
+  if (wasmJs().validate(probe)) return true;
+  // Node 20 (V8 11.3) ships relaxed SIMD behind this flag; V8 ≥ 11.4 has it on by default. Wasm
+  // feature flags are read when a module is compiled, so setting it now is enough.
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return wasmJs().validate(probe);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Threads: one module instance per thread over one shared memory; the caller's thread computes
+// its share too and then blocks (Atomics.wait) until the workers are done. The kernels are
+// synchronous, as tfjs kernels must be.
+
+/** Control block at the start of the memory (Int32 slots). */
+const CTRL_GEN = 0;
+const CTRL_DONE = 1;
+const CTRL_ERROR = 2;
+/** Per-thread job: function id + 13 args, from slot 16 on, 16 slots per thread. */
+const CTRL_JOBS = 16;
+const JOB_SLOTS = 16;
+/** Bytes reserved for the control block; buffers start after it. */
+const CTRL_BYTES = 4096;
+/** At most this many threads (control block size). */
+export const MAX_GEMM_THREADS = (CTRL_BYTES / 4 - CTRL_JOBS) / JOB_SLOTS;
+
+const WORKER_SOURCE = String.raw`
+'use strict';
+const { workerData } = require('worker_threads');
+const { memory, module, index } = workerData;
+const inst = new WebAssembly.Instance(module, { env: { memory } });
+const fns = [inst.exports.gemm, inst.exports.gradW];
+const ctrl = new Int32Array(memory.buffer, 0, 1024);
+let gen = 0;
+for (;;) {
+  Atomics.wait(ctrl, 0, gen);
+  gen = Atomics.load(ctrl, 0);
+  if (gen < 0) break;
+  const base = 16 + 16 * index;
+  const fn = ctrl[base];
+  const args = Array.from(ctrl.subarray(base + 1, base + 14));
+  try {
+    if (fn >= 0) fns[fn](...args);
+  } catch (e) {
+    Atomics.store(ctrl, 2, 1);
+  }
+  Atomics.add(ctrl, 1, 1);
+  Atomics.notify(ctrl, 1);
+}
+`;
+
+/** What one thread computes: a kernel and its arguments, or nothing (`null`). */
+type Job = { readonly fn: 0 | 1; readonly args: readonly number[] } | null;
+
+/** Memory, module instance and worker threads of the GEMM kernels. */
+export class GemmEngine {
+  readonly threads: number;
+  readonly fma: boolean;
+  private readonly memory: SharedMemory;
+  private readonly fns: [(...a: number[]) => void, (...a: number[]) => void];
+  private readonly workers: Worker[] = [];
+  private top = CTRL_BYTES;
+
+  /**
+   * @param threads threads computing (the caller's included), 1 … {@link MAX_GEMM_THREADS}
+   * @param fma use relaxed SIMD's multiply-add if this V8 has it (default: yes)
+   */
+  constructor(threads: number, fma = true) {
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_GEMM_THREADS) {
+      throw new Error(`GemmEngine: threads must be an integer in 1…${MAX_GEMM_THREADS}, got ${threads}`);
+    }
+    this.threads = threads;
+    this.fma = fma && relaxedSimdAvailable();
+    this.memory = new (wasmJs().Memory)({ initial: 16, maximum: MAX_PAGES, shared: true });
+    const module = new (wasmJs().Module)(gemmModuleBytes(this.fma));
+    const exports = new (wasmJs().Instance)(module, { env: { memory: this.memory } }).exports as Record<string, (...a: number[]) => void>;
+    this.fns = [exports['gemm'] as (...a: number[]) => void, exports['gradW'] as (...a: number[]) => void];
+    for (let i = 1; i < threads; i++) {
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, module, index: i } });
+      // Idle workers block in Atomics.wait and must not keep the process alive.
+      w.unref();
+      this.workers.push(w);
+    }
+  }
+
+  /** Frees every buffer handed out by {@link alloc}. */
+  reset(): void {
+    this.top = CTRL_BYTES;
+  }
+
+  /** A zero-copy float32 view of a fresh buffer of `length` floats (valid until {@link reset} or growth). */
+  alloc(length: number): { readonly ptr: number; view(): Float32Array } {
+    const ptr = this.top;
+    const bytes = Math.ceil((length * 4) / 64) * 64;
+    const end = ptr + bytes;
+    if (end > MAX_PAGES * 65536 - 1) throw new Error(`GemmEngine: ${end} bytes exceed wasm32 memory`);
+    const have = this.memory.buffer.byteLength;
+    if (end > have) this.memory.grow(Math.ceil((end - have) / 65536));
+    this.top = end;
+    return { ptr, view: () => new Float32Array(this.memory.buffer, ptr, length) };
+  }
+
+  /** Runs one job per thread (job i on thread i; thread 0 is the caller) and waits for all. */
+  private run(jobs: readonly Job[]): void {
+    const ctrl = new Int32Array(this.memory.buffer, 0, CTRL_BYTES / 4);
+    for (let i = 1; i < this.threads; i++) {
+      const job = jobs[i] ?? null;
+      const base = CTRL_JOBS + JOB_SLOTS * i;
+      ctrl[base] = job === null ? -1 : job.fn;
+      if (job !== null) job.args.forEach((v, j) => (ctrl[base + 1 + j] = v));
+    }
+    Atomics.store(ctrl, CTRL_DONE, 0);
+    Atomics.store(ctrl, CTRL_ERROR, 0);
+    if (this.threads > 1) {
+      Atomics.add(ctrl, CTRL_GEN, 1);
+      Atomics.notify(ctrl, CTRL_GEN);
+    }
+    let error: unknown = null;
+    const own = jobs[0] ?? null;
+    try {
+      if (own !== null) this.fns[own.fn](...own.args);
+    } catch (e) {
+      error = e;
+    }
+    const want = this.threads - 1;
+    for (;;) {
+      const done = Atomics.load(ctrl, CTRL_DONE);
+      if (done >= want) break;
+      Atomics.wait(ctrl, CTRL_DONE, done, 1000);
+    }
+    if (error !== null) throw error;
+    if (Atomics.load(ctrl, CTRL_ERROR) !== 0) throw new Error('GemmEngine: a worker thread failed (out-of-bounds access?)');
+  }
+
+  /**
+   * C[m, :] = A_m · B for m ∈ [0, batches·T), A_m = a + b·aBatch + t·aRow (float offsets, K floats),
+   * Bp from {@link packB}, C [batches·T, N] contiguous. N must be a multiple of {@link NR}.
+   */
+  gemm(a: number, aBatch: number, aRow: number, t: number, batches: number, k: number, bPacked: number, n: number, c: number): void {
+    if (n % NR !== 0) throw new Error(`GemmEngine.gemm: N = ${n} is not a multiple of ${NR}`);
+    const m = batches * t;
+    const jobs: Job[] = [];
+    const blocks = Math.ceil(m / MR);
+    for (let i = 0; i < this.threads; i++) {
+      const m0 = Math.min(m, Math.floor((blocks * i) / this.threads) * MR);
+      const m1 = Math.min(m, Math.floor((blocks * (i + 1)) / this.threads) * MR);
+      jobs.push(m1 > m0 ? { fn: 0, args: [4 * a, 4 * aBatch, 4 * aRow, t, m0, m1, k, 4 * bPacked, n, 4 * c] } : null);
+    }
+    this.run(jobs);
+  }
+
+  /**
+   * W[k, n] = Σ_{b,t} A_{b,t}[k] · D[b·T + t, n]: W [K, N] overwritten; D [batches·T, N]; float
+   * offsets as in {@link gemm}. N must be a multiple of {@link NR}.
+   */
+  gradW(a: number, aBatch: number, aRow: number, t: number, batches: number, k: number, d: number, n: number, w: number): void {
+    if (n % NR !== 0) throw new Error(`GemmEngine.gradW: N = ${n} is not a multiple of ${NR}`);
+    const slabs = n / NR;
+    const jobs: Job[] = [];
+    const args = (s0: number, s1: number, k0: number, k1: number): Job => ({
+      fn: 1,
+      args: [4 * a, 4 * aBatch, 4 * aRow, t, batches, k, 4 * d, n, 4 * w, s0, s1, k0, k1],
+    });
+    const tiles = Math.floor(k / 4);
+    if (tiles >= 16 * this.threads) {
+      // Split the rows of W (in whole tiles of 4; the last thread takes the remainder).
+      for (let i = 0; i < this.threads; i++) {
+        const k0 = Math.floor((tiles * i) / this.threads) * 4;
+        const k1 = i === this.threads - 1 ? k : Math.floor((tiles * (i + 1)) / this.threads) * 4;
+        jobs.push(args(0, slabs, k0, k1));
+      }
+    } else {
+      for (let i = 0; i < this.threads; i++) {
+        const s0 = Math.floor((slabs * i) / this.threads);
+        const s1 = Math.floor((slabs * (i + 1)) / this.threads);
+        jobs.push(s1 > s0 ? args(s0, s1, 0, k) : null);
+      }
+    }
+    this.run(jobs);
+  }
+
+  /** Stops the worker threads. */
+  async dispose(): Promise<void> {
+    const ctrl = new Int32Array(this.memory.buffer, 0, CTRL_BYTES / 4);
+    Atomics.store(ctrl, CTRL_GEN, -1);
+    Atomics.notify(ctrl, CTRL_GEN);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * Packs B [K, N] (row-major) as [N/8][K][8] into `out` (length K·N), the layout of {@link GemmEngine.gemm}.
+ */
+export function packB(b: Float32Array, k: number, n: number, out: Float32Array): void {
+  for (let s = 0; s < n / NR; s++) {
+    const base = s * k * NR;
+    for (let kk = 0; kk < k; kk++) {
+      const src = kk * n + s * NR;
+      const dst = base + kk * NR;
+      for (let j = 0; j < NR; j++) out[dst + j] = b[src + j] as number;
+    }
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The strided SIMD matrix products behind the wasm convolutions, checked against float64 sums
+ * written out in full, and for identical bytes whatever the thread count.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import seedrandom from 'seedrandom';
+import { GemmEngine, NR, packB } from '../src/model/wasm-gemm.ts';
+
+const rng = seedrandom('fmmatch-wasm-gemm');
+const randInt = (lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));
+const randArray = (n: number): Float32Array => Float32Array.from({ length: n }, () => rng() * 2 - 1);
+
+/** Rows of A: example b, position t starts at b·aBatch + t·aRow and is K long (rows may overlap). */
+interface Case {
+  readonly batches: number;
+  readonly t: number;
+  readonly k: number;
+  readonly n: number;
+  readonly aRow: number;
+  readonly aBatch: number;
+}
+
+function randomCase(): Case {
+  const t = randInt(1, 140); // crosses the 128-row cache block and leaves rows beyond multiples of 4
+  const k = rng() < 0.2 ? randInt(1025, 1300) : randInt(1, 90); // > 1024: more than one K block
+  const aRow = randInt(1, k + 3); // overlapping (< K), touching or gapped rows
+  return { batches: randInt(1, 3), t, k, n: NR * randInt(1, 3), aRow, aBatch: (t - 1) * aRow + k + randInt(0, 5) };
+}
+
+const engines = new Map<string, GemmEngine>();
+function engine(threads: number, fma: boolean): GemmEngine {
+  const key = `${threads}/${fma}`;
+  let e = engines.get(key);
+  if (e === undefined) {
+    e = new GemmEngine(threads, fma);
+    engines.set(key, e);
+  }
+  return e;
+}
+
+after(async () => {
+  for (const e of engines.values()) await e.dispose();
+});
+
+function run(e: GemmEngine, cs: Case, a: Float32Array, b: Float32Array, d: Float32Array): { c: Float32Array; w: Float32Array } {
+  e.reset();
+  const m = cs.batches * cs.t;
+  const ab = e.alloc(a.length);
+  ab.view().set(a);
+  const bp = e.alloc(cs.k * cs.n);
+  packB(b, cs.k, cs.n, bp.view());
+  const cb = e.alloc(m * cs.n);
+  const db = e.alloc(d.length);
+  db.view().set(d);
+  const wb = e.alloc(cs.k * cs.n);
+  e.gemm(ab.ptr / 4, cs.aBatch, cs.aRow, cs.t, cs.batches, cs.k, bp.ptr / 4, cs.n, cb.ptr / 4);
+  e.gradW(ab.ptr / 4, cs.aBatch, cs.aRow, cs.t, cs.batches, cs.k, db.ptr / 4, cs.n, wb.ptr / 4);
+  return { c: Float32Array.from(cb.view()), w: Float32Array.from(wb.view()) };
+}
+
+describe('GemmEngine', () => {
+  const cases: Case[] = [
+    { batches: 1, t: 1, k: 1, n: 8, aRow: 1, aBatch: 1 },
+    { batches: 2, t: 5, k: 7, n: 16, aRow: 2, aBatch: 20 },
+    ...Array.from({ length: 8 }, randomCase),
+  ];
+  for (const cs of cases) {
+    test(`gemm and gradW ${JSON.stringify(cs)}: float64 sums; same bytes on 1, 2 and 3 threads`, () => {
+      const a = randArray((cs.batches - 1) * cs.aBatch + (cs.t - 1) * cs.aRow + cs.k);
+      const b = randArray(cs.k * cs.n);
+      const d = randArray(cs.batches * cs.t * cs.n);
+      for (const fma of [true, false]) {
+        const one = run(engine(1, fma), cs, a, b, d);
+        let cErr = 0;
+        let cScale = 0;
+        for (let bi = 0; bi < cs.batches; bi++) {
+          for (let t = 0; t < cs.t; t++) {
+            const row = bi * cs.aBatch + t * cs.aRow;
+            for (let j = 0; j < cs.n; j++) {
+              let sum = 0;
+              let abs = 0;
+              for (let k = 0; k < cs.k; k++) {
+                const p = (a[row + k] as number) * (b[k * cs.n + j] as number);
+                sum += p;
+                abs += Math.abs(p);
+              }
+              cErr = Math.max(cErr, Math.abs(sum - (one.c[(bi * cs.t + t) * cs.n + j] as number)));
+              cScale = Math.max(cScale, abs);
+            }
+          }
+        }
+        let wErr = 0;
+        let wScale = 0;
+        for (let k = 0; k < cs.k; k++) {
+          for (let j = 0; j < cs.n; j++) {
+            let sum = 0;
+            let abs = 0;
+            for (let bi = 0; bi < cs.batches; bi++) {
+              for (let t = 0; t < cs.t; t++) {
+                const p = (a[bi * cs.aBatch + t * cs.aRow + k] as number) * (d[(bi * cs.t + t) * cs.n + j] as number);
+                sum += p;
+                abs += Math.abs(p);
+              }
+            }
+            wErr = Math.max(wErr, Math.abs(sum - (one.w[k * cs.n + j] as number)));
+            wScale = Math.max(wScale, abs);
+          }
+        }
+        // float32 accumulation of L terms: error ≲ L·2⁻²⁴·Σ|terms|; the bound is loose by design.
+        assert.ok(cErr <= 2e-7 * cs.k * cScale + 1e-30, `gemm (fma ${fma}): max error ${cErr} vs scale ${cScale}`);
+        const terms = cs.batches * cs.t;
+        assert.ok(wErr <= 2e-7 * terms * wScale + 1e-30, `gradW (fma ${fma}): max error ${wErr} vs scale ${wScale}`);
+        for (const threads of [2, 3]) {
+          const many = run(engine(threads, fma), cs, a, b, d);
+          assert.deepEqual(Buffer.from(many.c.buffer), Buffer.from(one.c.buffer), `gemm bytes, ${threads} threads vs 1 (fma ${fma})`);
+          assert.deepEqual(Buffer.from(many.w.buffer), Buffer.from(one.w.buffer), `gradW bytes, ${threads} threads vs 1 (fma ${fma})`);
+        }
+      }
+    });
+  }
+
+  test('a column count that is not a multiple of 8 is refused', () => {
+    const e = engine(1, true);
+    e.reset();
+    assert.throws(() => e.gemm(0, 1, 1, 1, 1, 1, 0, 12, 0), /not a multiple of 8/);
+    assert.throws(() => e.gradW(0, 1, 1, 1, 1, 1, 0, 4, 0), /not a multiple of 8/);
+  });
+
+  test('a wasm trap in a worker thread is an error, not a hang', () => {
+    const e = engine(2, true);
+    e.reset();
+    const a = e.alloc(64 * 8);
+    const b = e.alloc(8 * 8);
+    const c = e.alloc(64 * 8);
+    // Two examples of 32 rows; the second (the worker's half) lies far beyond the memory.
+    assert.throws(() => e.gemm(a.ptr / 4, 2 ** 28, 8, 32, 2, 8, b.ptr / 4, 8, c.ptr / 4), /worker thread failed/);
+    // The engine still works afterwards.
+    e.gemm(a.ptr / 4, 256, 8, 32, 2, 8, b.ptr / 4, 8, c.ptr / 4);
+  });
+});
