@@ -51,9 +51,6 @@ const MC = 128;
 /** Reduction length per cache block of the forward kernel (B panel of KC × 8 floats = 32 KiB). */
 const KC = 1024;
 
-// One k step per loop iteration: with more, V8 hoists the next steps' loads above this step's
-// multiply-adds and spills accumulators (measured: 30 vs 40 GFLOP/s on one thread).
-const UNROLL = 1;
 const f32x4RelaxedMadd = 0x105;
 
 const opx = {
@@ -141,14 +138,16 @@ function madd(c: Code, fma: boolean, s: number, b: number, acc: number): void {
 }
 
 /**
- * gemm(a, aBatch, aRow, T, m0, m1, K, b, N, c): for rows m ∈ [m0, m1) (m = b·T + t),
- * C[m, n] = Σ_k A_m[k] · Bp[k, n]. Byte addresses/strides; Bp packed as [N/8][K][8]; C [M, N].
+ * gemm(a, aBatch, aRow, T, m0, m1, K, b, N, c, slabStride, ldb): for rows m ∈ [m0, m1)
+ * (m = b·T + t), C[m, n] = Σ_k A_m[k] · B[k, n]. Byte addresses/strides. Columns 8j … 8j + 7 of
+ * B's row k are 8 floats at b + j·slabStride + k·ldb: (K·32, 32) for B packed as [N/8][K][8],
+ * (32, N·4) for B row-major. C [M, N].
  */
-function gemmBody(fma: boolean): { params: number[]; locals: [number, number][]; code: number[] } {
-  const [A, ABATCH, AROW, T, M0, M1, K, B, N, C] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const [KC0, KCEND, MC0, MCEND, NS, M, BP, KK, KLEN, CP, CROW] = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
-  const P0 = 21; // MR row pointers
-  const nI32 = P0 + MR - 10;
+function gemmBody(fma: boolean, packed: boolean): { params: number[]; locals: [number, number][]; code: number[] } {
+  const [A, ABATCH, AROW, T, M0, M1, K, B, N, C, SLAB, LDB] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const [KC0, KCEND, MC0, MCEND, NS, M, BP, KK, KLEN, CP, CROW] = [12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22];
+  const P0 = 23; // MR row pointers
+  const nI32 = P0 + MR - 12;
   const ACC = P0 + MR; // 2·MR accumulators, then b0, b1, s
   const B0 = ACC + 2 * MR;
   const B1 = B0 + 1;
@@ -165,8 +164,8 @@ function gemmBody(fma: boolean): { params: number[]; locals: [number, number][];
   /** The micro-kernel over k ∈ [kc0, kcEnd) for `rows` rows (1 or MR) and columns [ns, ns+8). */
   const micro = (rows: number): void => {
     for (let i = 0; i < rows; i++) rowPtr(i);
-    // bp = b + (ns·K + kc0)·32 / 8 … packed slab of 8 columns: slab index ns/8.
-    c.get(B).get(NS).i32(8).emit(opx.i32DivU).get(K).emit(opx.i32Mul).get(KC0).emit(opx.i32Add).i32(32).emit(opx.i32Mul, opx.i32Add).set(BP);
+    // bp = b + (ns/8)·slabStride + kc0·ldb: the 8 columns ns … ns+7 of row kc0.
+    c.get(B).get(NS).i32(8).emit(opx.i32DivU).get(SLAB).emit(opx.i32Mul, opx.i32Add).get(KC0).get(LDB).emit(opx.i32Mul, opx.i32Add).set(BP);
     // Accumulators start at 0 in the first K block, else at the partial sums in C.
     for (let i = 0; i < rows; i++) {
       c.get(C).get(M).i32(i).emit(opx.i32Add).get(CROW).emit(opx.i32Mul, opx.i32Add).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add).set(CP);
@@ -184,30 +183,21 @@ function gemmBody(fma: boolean): { params: number[]; locals: [number, number][];
     }
     c.get(KCEND).get(KC0).emit(opx.i32Sub).set(KLEN);
     c.i32(0).set(KK);
-    const step = (u: number): void => {
-      c.get(BP).load(32 * u).set(B0);
-      c.get(BP).load(32 * u + 16).set(B1);
-      for (let i = 0; i < rows; i++) {
-        c.get(P0 + i).splat(4 * u).set(S);
-        madd(c, fma, S, B0, ACC + 2 * i);
-        madd(c, fma, S, B1, ACC + 2 * i + 1);
-      }
-    };
-    c.loopWhile(
-      (x) => x.get(KK).i32(UNROLL).emit(opx.i32Add).get(KLEN).emit(opx.i32LeU),
-      () => {
-        for (let u = 0; u < UNROLL; u++) step(u);
-        for (let i = 0; i < rows; i++) c.addTo(P0 + i, (x) => x.i32(4 * UNROLL));
-        c.addTo(BP, (x) => x.i32(32 * UNROLL));
-        c.addTo(KK, (x) => x.i32(UNROLL));
-      },
-    );
+    // One k step per loop iteration: unrolled, V8 hoists the next steps' loads above this step's
+    // multiply-adds and spills accumulators (measured: 30 vs 40 GFLOP/s on one thread).
     c.loopWhile(
       (x) => x.get(KK).get(KLEN).emit(opx.i32LtU),
       () => {
-        step(0);
+        c.get(BP).load(0).set(B0);
+        c.get(BP).load(16).set(B1);
+        for (let i = 0; i < rows; i++) {
+          c.get(P0 + i).splat(0).set(S);
+          madd(c, fma, S, B0, ACC + 2 * i);
+          madd(c, fma, S, B1, ACC + 2 * i + 1);
+        }
         for (let i = 0; i < rows; i++) c.addTo(P0 + i, (x) => x.i32(4));
-        c.addTo(BP, (x) => x.i32(32));
+        // (an immediate step when packed: measured 3 % faster than a step in a local)
+        c.addTo(BP, (x) => (packed ? x.i32(NR * 4) : x.get(LDB)));
         c.addTo(KK, (x) => x.i32(1));
       },
     );
@@ -258,7 +248,7 @@ function gemmBody(fma: boolean): { params: number[]; locals: [number, number][];
       c.get(KCEND).set(KC0);
     },
   );
-  return { params: Array<number>(10).fill(I32), locals: [[nI32, I32], [2 * MR + 3, V128]], code: c.bytes };
+  return { params: Array<number>(12).fill(I32), locals: [[nI32, I32], [2 * MR + 3, V128]], code: c.bytes };
 }
 
 /**
@@ -374,11 +364,12 @@ function utf8(s: string): number[] {
 /** Maximum size of the engine's memory: 4 GiB (wasm32's limit), reserved, not committed. */
 const MAX_PAGES = 65536;
 
-/** The module: imports a shared memory `env.memory`, exports `gemm` and `gradW`. */
+/** The module: imports a shared memory `env.memory`, exports `gemm`, `gradW` and `gemmRowMajor`. */
 export function gemmModuleBytes(fma: boolean): Uint8Array {
   const funcs = [
-    { ...gemmBody(fma), name: 'gemm' },
+    { ...gemmBody(fma, true), name: 'gemm' },
     { ...gradWBody(fma), name: 'gradW' },
+    { ...gemmBody(fma, false), name: 'gemmRowMajor' },
   ];
   const types = vec(funcs.map((f) => [0x60, ...uleb(f.params.length), ...f.params, 0x00]));
   const imports = vec([[...utf8('env'), ...utf8('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]);
@@ -440,7 +431,7 @@ const WORKER_SOURCE = String.raw`
 const { workerData } = require('worker_threads');
 const { memory, module, index } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const fns = [inst.exports.gemm, inst.exports.gradW];
+const fns = [inst.exports.gemm, inst.exports.gradW, inst.exports.gemmRowMajor];
 const ctrl = new Int32Array(memory.buffer, 0, 1024);
 let gen = 0;
 for (;;) {
@@ -461,14 +452,14 @@ for (;;) {
 `;
 
 /** What one thread computes: a kernel and its arguments, or nothing (`null`). */
-type Job = { readonly fn: 0 | 1; readonly args: readonly number[] } | null;
+type Job = { readonly fn: 0 | 1 | 2; readonly args: readonly number[] } | null;
 
 /** Memory, module instance and worker threads of the GEMM kernels. */
 export class GemmEngine {
   readonly threads: number;
   readonly fma: boolean;
   private readonly memory: SharedMemory;
-  private readonly fns: [(...a: number[]) => void, (...a: number[]) => void];
+  private readonly fns: ReadonlyArray<(...a: number[]) => void>;
   private readonly workers: Worker[] = [];
   private top = CTRL_BYTES;
 
@@ -485,7 +476,7 @@ export class GemmEngine {
     this.memory = new (wasmJs().Memory)({ initial: 16, maximum: MAX_PAGES, shared: true });
     const module = new (wasmJs().Module)(gemmModuleBytes(this.fma));
     const exports = new (wasmJs().Instance)(module, { env: { memory: this.memory } }).exports as Record<string, (...a: number[]) => void>;
-    this.fns = [exports['gemm'] as (...a: number[]) => void, exports['gradW'] as (...a: number[]) => void];
+    this.fns = ['gemm', 'gradW', 'gemmRowMajor'].map((name) => exports[name] as (...a: number[]) => void);
     for (let i = 1; i < threads; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, module, index: i } });
       // Idle workers block in Atomics.wait and must not keep the process alive.
@@ -529,7 +520,7 @@ export class GemmEngine {
     let error: unknown = null;
     const own = jobs[0] ?? null;
     try {
-      if (own !== null) this.fns[own.fn](...own.args);
+      if (own !== null) (this.fns[own.fn] as (...a: number[]) => void)(...own.args);
     } catch (e) {
       error = e;
     }
@@ -545,17 +536,22 @@ export class GemmEngine {
 
   /**
    * C[m, :] = A_m · B for m ∈ [0, batches·T), A_m = a + b·aBatch + t·aRow (float offsets, K floats),
-   * Bp from {@link packB}, C [batches·T, N] contiguous. N must be a multiple of {@link NR}.
+   * B [K, N] packed by {@link packB} or row-major, C [batches·T, N] contiguous. N must be a
+   * multiple of {@link NR}.
    */
-  gemm(a: number, aBatch: number, aRow: number, t: number, batches: number, k: number, bPacked: number, n: number, c: number): void {
+  gemm(
+    a: number, aBatch: number, aRow: number, t: number, batches: number, k: number, b: number, n: number, c: number,
+    bLayout: 'packed' | 'row-major' = 'packed',
+  ): void {
     if (n % NR !== 0) throw new Error(`GemmEngine.gemm: N = ${n} is not a multiple of ${NR}`);
+    const [slabStride, ldb] = bLayout === 'packed' ? [k * NR * 4, NR * 4] : [NR * 4, n * 4];
     const m = batches * t;
     const jobs: Job[] = [];
     const blocks = Math.ceil(m / MR);
     for (let i = 0; i < this.threads; i++) {
       const m0 = Math.min(m, Math.floor((blocks * i) / this.threads) * MR);
       const m1 = Math.min(m, Math.floor((blocks * (i + 1)) / this.threads) * MR);
-      jobs.push(m1 > m0 ? { fn: 0, args: [4 * a, 4 * aBatch, 4 * aRow, t, m0, m1, k, 4 * bPacked, n, 4 * c] } : null);
+      jobs.push(m1 > m0 ? { fn: bLayout === 'packed' ? 0 : 2, args: [4 * a, 4 * aBatch, 4 * aRow, t, m0, m1, k, 4 * b, n, 4 * c, slabStride, ldb] } : null);
     }
     this.run(jobs);
   }
@@ -609,6 +605,20 @@ export function packB(b: Float32Array, k: number, n: number, out: Float32Array):
       const src = kk * n + s * NR;
       const dst = base + kk * NR;
       for (let j = 0; j < NR; j++) out[dst + j] = b[src + j] as number;
+    }
+  }
+}
+
+/**
+ * Packs Bᵀ for B = aᵀ, a [M, K] row-major, as [M/8][K][8] into `out` (length K·M): the packed
+ * layout of the product with a transposed right operand.
+ */
+export function packBTransposed(a: Float32Array, m: number, k: number, out: Float32Array): void {
+  for (let s = 0; s < m / NR; s++) {
+    for (let j = 0; j < NR; j++) {
+      const src = (s * NR + j) * k;
+      const dst = s * k * NR + j;
+      for (let kk = 0; kk < k; kk++) out[dst + kk * NR] = a[src + kk] as number;
     }
   }
 }

@@ -24,7 +24,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
-import { GemmEngine, NR, packB } from './wasm-gemm.ts';
+import { GemmEngine, NR, packB, packBTransposed } from './wasm-gemm.ts';
 
 /** The tfjs version these kernels and the thread workarounds were written and tested for. */
 export const SUPPORTED_TFJS_VERSION = '4.22.0';
@@ -390,6 +390,87 @@ function engineBackpropInput(backend: HeapBackend, dy: Info, filter: Info, g: Co
 }
 
 
+/** Below this many multiply-adds XNNPACK's matrix product is as fast as the engine's. */
+const ENGINE_MIN_MATMUL_MACS = 1 << 20;
+
+/** [rows, cols] of a rank-2 tensor or a rank-3 one with batch 1; null otherwise. */
+function matrixShape(t: Info): [number, number] | null {
+  const s = t.shape;
+  if (s.length === 2) return [s[0] as number, s[1] as number];
+  if (s.length === 3 && s[0] === 1) return [s[1] as number, s[2] as number];
+  return null;
+}
+
+/**
+ * A plain or transposed matrix product (batch 1) on the engine, or null where the engine does
+ * not apply (it needs the output's column count, or for a·bᵀ its row count, a multiple of 8):
+ * - a·b: `gemm` with b row-major;
+ * - aᵀ·b (a Dense layer's weight gradient): `gradW`, which reduces over the rows of both;
+ * - a·bᵀ (a Dense layer's input gradient): (b·aᵀ)ᵀ, with aᵀ packed (small: a is the batch).
+ * Returns the product [M, N] (rank of `a`).
+ */
+function engineMatMul(backend: HeapBackend, a: Info, b: Info, ta: boolean, tb: boolean): Info | null {
+  const as = matrixShape(a);
+  const bs = matrixShape(b);
+  if (as === null || bs === null || (ta && tb) || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const [m, k] = ta ? [as[1], as[0]] : as;
+  const n = tb ? bs[0] : bs[1];
+  if (m * k * n < ENGINE_MIN_MATMUL_MACS) return null;
+  const outShape = a.shape.length === 3 ? [1, m, n] : [m, n];
+  const e = gemmEngine();
+  if (!tb) {
+    if (n % NR !== 0) return null;
+    e.reset();
+    const ab = e.alloc(m * k);
+    const bb = e.alloc(k * n);
+    const cb = e.alloc(m * n);
+    ab.view().set(backend.typedArrayFromHeap(a));
+    bb.view().set(backend.typedArrayFromHeap(b));
+    if (ta) e.gradW(ab.ptr / 4, 0, m, k, 1, m, bb.ptr / 4, n, cb.ptr / 4);
+    else e.gemm(ab.ptr / 4, 0, k, m, 1, k, bb.ptr / 4, n, cb.ptr / 4, 'row-major');
+    const out = backend.makeOutput(outShape, 'float32');
+    backend.typedArrayFromHeap(out).set(cb.view());
+    return out;
+  }
+  if (m % NR !== 0) return null;
+  e.reset();
+  const bb = e.alloc(n * k);
+  const ap = e.alloc(k * m);
+  const cb = e.alloc(n * m);
+  bb.view().set(backend.typedArrayFromHeap(b));
+  packBTransposed(backend.typedArrayFromHeap(a), m, k, ap.view());
+  e.gemm(bb.ptr / 4, 0, k, n, 1, k, ap.ptr / 4, m, cb.ptr / 4);
+  const out = backend.makeOutput(outShape, 'float32');
+  const ov = backend.typedArrayFromHeap(out);
+  const cv = cb.view();
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) ov[j * n + i] = cv[i * m + j] as number;
+  return out;
+}
+
+/**
+ * `_FusedMatMul` (a Dense layer's forward pass) on the engine: the product, then bias and a
+ * linear or ReLU activation in one pass; other activations fall back.
+ */
+function engineFusedMatMul(backend: HeapBackend, inputs: tf.NamedTensorInfoMap, attrs: tf._FusedMatMulAttrs): Info | null {
+  const { a, b, bias, preluActivationWeights } = inputs;
+  if (a === undefined || b === undefined || preluActivationWeights !== undefined) return null;
+  if (attrs.activation !== 'linear' && attrs.activation !== 'relu') return null;
+  const n = (attrs.transposeB ? b.shape[b.shape.length - 2] : b.shape[b.shape.length - 1]) as number;
+  const biasSize = bias === undefined ? 0 : tf.util.sizeFromShape(bias.shape);
+  if (bias !== undefined && biasSize !== n && biasSize !== 1) return null;
+  const out = engineMatMul(backend, a, b, attrs.transposeA, attrs.transposeB);
+  if (out === null) return null;
+  const ov = backend.typedArrayFromHeap(out);
+  const bv = bias === undefined ? null : backend.typedArrayFromHeap(bias);
+  const relu = attrs.activation === 'relu';
+  for (let i = 0; i < ov.length; i++) {
+    let v = ov[i] as number;
+    if (bv !== null) v += bv.length === 1 ? (bv[0] as number) : (bv[i % n] as number);
+    ov[i] = relu && v < 0 ? 0 : v;
+  }
+  return out;
+}
+
 let installed = false;
 
 /**
@@ -402,7 +483,7 @@ export function installWasmTrainingKernels(): void {
   if (installed) return;
   assertTfjsVersion();
   const originals = new Map<string, tf.KernelConfig>();
-  for (const name of [tf.Conv2D, tf.Conv2DBackpropInput, tf.BatchMatMul, tf.Sum]) {
+  for (const name of [tf.Conv2D, tf.Conv2DBackpropInput, tf.BatchMatMul, tf._FusedMatMul, tf.Identity, tf.Sum]) {
     const config = tf.getKernel(name, 'wasm');
     if (config === undefined) throw new Error(`fmmatch: wasm kernel ${name} not found; is tfjs-backend-wasm loaded?`);
     originals.set(name, config);
@@ -480,11 +561,40 @@ export function installWasmTrainingKernels(): void {
   tf.unregisterKernel(tf.BatchMatMul, 'wasm');
   tf.registerKernel({
     ...matMul,
-    kernelFunc: wrap((r, inputs, attrs) => {
+    kernelFunc: wrap((r, inputs, attrs, backend) => {
       const a = attrs as unknown as tf.BatchMatMulAttrs;
+      const x = input(inputs, 'a');
+      const y = input(inputs, 'b');
+      const viaEngine = engineMatMul(heap(backend), x, y, a.transposeA, a.transposeB);
+      if (viaEngine !== null) return viaEngine;
       if (!a.transposeA && !a.transposeB) return null;
-      return batchMatMulTransposed(r, input(inputs, 'a'), input(inputs, 'b'), a);
+      return batchMatMulTransposed(r, x, y, a);
     }, matMul),
+  });
+
+  const fusedMatMul = originals.get(tf._FusedMatMul) as tf.KernelConfig;
+  tf.unregisterKernel(tf._FusedMatMul, 'wasm');
+  tf.registerKernel({
+    ...fusedMatMul,
+    kernelFunc: wrap(
+      (_r, inputs, attrs, backend) => engineFusedMatMul(heap(backend), inputs, attrs as unknown as tf._FusedMatMulAttrs),
+      fusedMatMul,
+    ),
+  });
+
+  // Identity shares the input's memory, as wasm's Reshape does, instead of copying it: the engine
+  // clones every tensor a gradient saves, and the copies of the first layer's activations cost
+  // ≈ 50 ms per training step of the paper's CNN. Tensors are immutable, so sharing is safe.
+  const identity = originals.get(tf.Identity) as tf.KernelConfig;
+  tf.unregisterKernel(tf.Identity, 'wasm');
+  tf.registerKernel({
+    ...identity,
+    kernelFunc: (params) => {
+      const x = params.inputs['x'];
+      if (x === undefined || x.dtype === 'string') return identity.kernelFunc(params);
+      (params.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+    },
   });
 
   const sum = originals.get(tf.Sum) as tf.KernelConfig;
