@@ -224,6 +224,49 @@ describe(`wasm training kernels and conv gradients`, () => {
     });
   }
 
+  // Products of ≥ 2^20 multiply-adds run on the GEMM engine (batch 1, a multiple of 8 where it
+  // needs one); the others keep XNNPACK. Both through tf.matMul and the Dense layer's fused product.
+  const engineMatMuls: Array<[number[], number, number, number, boolean, boolean]> = [
+    [[], 32, 300, 120, false, false],
+    [[1], 24, 500, 96, true, false],
+    [[], 40, 260, 101, false, true],
+    [[], 33, 300, 120, false, false], // plain with N % 8 = 0 but odd M (rows beyond multiples of 4)
+    [[], 36, 300, 101, false, true], // a·bᵀ with M % 8 ≠ 0: falls back
+    [[], 5, 7, 3, true, true], // small, both transposed: XNNPACK (tfjs 4.22's fused kernel gets this wrong)
+    [[], 6, 9, 4, true, false],
+  ];
+  for (const [batch, m, k, n, ta, tb] of engineMatMuls) {
+    test(`matMul and fused matMul (bias, ReLU) batch ${JSON.stringify(batch)} ${m}x${k}x${n} transposeA=${ta} transposeB=${tb}`, async () => {
+      const aShape = [...batch, ...(ta ? [k, m] : [m, k])];
+      const bShape = [...batch, ...(tb ? [n, k] : [k, n])];
+      const a = randArray(aShape.reduce((p, q) => p * q, 1));
+      const b = randArray(bShape.reduce((p, q) => p * q, 1));
+      const bias = randArray(n);
+      const run = (): { plain: Float32Array; fused: Float32Array } =>
+        tf.tidy(() => {
+          const at = tf.tensor(Float32Array.from(a), aShape);
+          const bt = tf.tensor(Float32Array.from(b), bShape);
+          const plain = tf.matMul(at, bt, ta, tb).dataSync() as Float32Array;
+          const fused = tf.fused.matMul({ a: at, b: bt, transposeA: ta, transposeB: tb, bias: tf.tensor1d(Float32Array.from(bias)), activation: 'relu' });
+          return { plain, fused: fused.dataSync() as Float32Array };
+        });
+      const wasm = await on('wasm', run);
+      const cpu = await on('cpu', run);
+      expectClose(relMaxError(wasm.plain, cpu.plain), 0, { atol: 1e-5 }, 'matMul, wasm vs cpu');
+      expectClose(relMaxError(wasm.fused, cpu.fused), 0, { atol: 1e-5 }, 'fused matMul, wasm vs cpu');
+      const av = (i: number, p: number): number => (a[ta ? p * m + i : i * k + p] as number);
+      const bv = (p: number, j: number): number => (b[tb ? j * k + p : p * n + j] as number);
+      for (let t = 0; t < 5; t++) {
+        const i = randInt(0, m - 1);
+        const j = randInt(0, n - 1);
+        let ref = 0;
+        for (let p = 0; p < k; p++) ref += av(i, p) * bv(p, j);
+        expectClose(wasm.plain[i * n + j] as number, ref, { atol: 1e-5 * k }, 'matMul vs float64');
+        expectClose(wasm.fused[i * n + j] as number, Math.max(0, ref + (bias[j] as number)), { atol: 1e-5 * k }, 'fused vs float64');
+      }
+    });
+  }
+
   for (let t = 0; t < 6; t++) {
     const batch = t < 2 ? [] : t < 4 ? [randInt(1, 3)] : [1, randInt(2, 3)];
     const [m, k, n] = [randInt(1, 40), randInt(1, 40), randInt(1, 40)];

@@ -10,6 +10,7 @@
  *   phase (see {@link conv1dBackpropInput}); other shapes fall through to wasm's kernel.
  * - `BatchMatMul` with `transposeA`/`transposeB` (Dense backprop): wasm's transposed product is
  *   5–14× slower than its plain one; we transpose first, then multiply plainly.
+ * - `_FusedMatMul` with a transposed operand: wasm's is wrong (see its registration below).
  * - `Sum` over leading axes (bias gradients: [N, T, C] summed to [C]): wasm transposes, then
  *   reduces (≈ 80 ms for the paper's first layer); one pass over the heap in JS takes ≈ 15 ms.
  *
@@ -576,10 +577,25 @@ export function installWasmTrainingKernels(): void {
   tf.unregisterKernel(tf._FusedMatMul, 'wasm');
   tf.registerKernel({
     ...fusedMatMul,
-    kernelFunc: wrap(
-      (_r, inputs, attrs, backend) => engineFusedMatMul(heap(backend), inputs, attrs as unknown as tf._FusedMatMulAttrs),
-      fusedMatMul,
-    ),
+    kernelFunc: wrap((r, inputs, attrs, backend) => {
+      const a = attrs as unknown as tf._FusedMatMulAttrs;
+      const viaEngine = engineFusedMatMul(heap(backend), inputs, a);
+      if (viaEngine !== null || (!a.transposeA && !a.transposeB)) return viaEngine;
+      // tfjs-backend-wasm 4.22.0's _FusedMatMul is wrong whenever an operand is transposed (errors
+      // of order 1 against the cpu backend; tested): transpose first, then the plain fused product.
+      const swapLast = (t: Info): Info => {
+        const perm = [...Array(t.shape.length).keys()];
+        [perm[perm.length - 2], perm[perm.length - 1]] = [perm.length - 1, perm.length - 2];
+        return r.transpose(t, perm);
+      };
+      const x = input(inputs, 'a');
+      const y = input(inputs, 'b');
+      return r.run(
+        tf._FusedMatMul,
+        { ...inputs, a: a.transposeA ? swapLast(x) : x, b: a.transposeB ? swapLast(y) : y },
+        { ...attrs, transposeA: false, transposeB: false },
+      );
+    }, fusedMatMul),
   });
 
   // Identity shares the input's memory, as wasm's Reshape does, instead of copying it: the engine
