@@ -120,6 +120,28 @@ describe('GemmEngine', () => {
     });
   }
 
+  for (const [rows, cols] of [[1, 4], [257, 8], [3000, 20]] as const) {
+    test(`colSums ${rows}x${cols}: float64 sums; same bytes on 1, 2 and 3 threads`, () => {
+      const x = randArray(rows * cols);
+      const sums = (threads: number): Float64Array => {
+        const e = engine(threads, true);
+        e.reset();
+        const xb = e.alloc(x.length);
+        xb.view().set(x);
+        const out = new Float64Array(cols);
+        e.colSums(xb.ptr / 4, rows, cols, out);
+        return out;
+      };
+      const one = sums(1);
+      for (let c = 0; c < cols; c++) {
+        let ref = 0;
+        for (let r = 0; r < rows; r++) ref += x[r * cols + c] as number;
+        assert.ok(Math.abs((one[c] as number) - ref) <= 1e-6 * Math.sqrt(rows), `column ${c}: ${one[c]} vs ${ref}`);
+      }
+      for (const threads of [2, 3]) assert.deepEqual(sums(threads), one, `${threads} threads vs 1`);
+    });
+  }
+
   test('a column count that is not a multiple of 8 is refused', () => {
     const e = engine(1, true);
     e.reset();

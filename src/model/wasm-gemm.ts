@@ -48,6 +48,8 @@ const MR = 4;
 export const NR = 8;
 /** Rows of A in one cache block (forward) / positions per block (filter gradient). */
 const MC = 128;
+/** Rows summed in float32 before the float64 total in {@link GemmEngine.colSums}. */
+export const SUM_CHUNK_ROWS = 256;
 /** Reduction length per cache block of the forward kernel (B panel of KC × 8 floats = 32 KiB). */
 const KC = 1024;
 
@@ -350,6 +352,55 @@ function gradWBody(fma: boolean): { params: number[]; locals: [number, number][]
   return { params: Array<number>(13).fill(I32), locals: [[nI32, I32], [11, V128]], code: c.bytes };
 }
 
+/**
+ * colSums(x, cols, rows, c0, c1, chunkRows, out): for chunks ch ∈ [c0, c1) of `chunkRows` rows of
+ * x [rows, cols] (cols a multiple of 4), out[ch, :] = Σ of the chunk's rows, in row order, in
+ * float32. Byte addresses.
+ */
+function colSumsBody(): { params: number[]; locals: [number, number][]; code: number[] } {
+  const [X, COLS, ROWS, C0, C1, CHUNK, OUT] = [0, 1, 2, 3, 4, 5, 6];
+  const [CH, R, REND, G, PX, PO, ROWB, PEND] = [7, 8, 9, 10, 11, 12, 13, 14];
+  const c = new Code();
+  c.get(COLS).i32(4).emit(opx.i32Mul).set(ROWB);
+  c.get(C0).set(CH);
+  c.loopWhile(
+    (x) => x.get(CH).get(C1).emit(opx.i32LtU),
+    () => {
+      // po = out + ch·cols·4; zero the chunk's sums
+      c.get(OUT).get(CH).get(ROWB).emit(opx.i32Mul, opx.i32Add).set(PO);
+      c.get(PO).get(ROWB).emit(opx.i32Add).set(PEND);
+      c.get(PO).set(G);
+      c.loopWhile(
+        (x) => x.get(G).get(PEND).emit(opx.i32LtU),
+        () => {
+          c.get(G).emit(...f32x4Const([0, 0, 0, 0])).store(0);
+          c.addTo(G, (x) => x.i32(16));
+        },
+      );
+      c.get(CH).get(CHUNK).emit(opx.i32Mul).set(R);
+      c.minU(REND, (x) => x.get(R).get(CHUNK).emit(opx.i32Add), (x) => x.get(ROWS));
+      c.get(X).get(R).get(ROWB).emit(opx.i32Mul, opx.i32Add).set(PX);
+      c.loopWhile(
+        (x) => x.get(R).get(REND).emit(opx.i32LtU),
+        () => {
+          c.get(PO).set(G);
+          c.loopWhile(
+            (x) => x.get(G).get(PEND).emit(opx.i32LtU),
+            () => {
+              c.get(G).get(G).load(0).get(PX).load(0).emit(...simdOp(simd.f32x4Add)).store(0);
+              c.addTo(G, (x) => x.i32(16));
+              c.addTo(PX, (x) => x.i32(16));
+            },
+          );
+          c.addTo(R, (x) => x.i32(1));
+        },
+      );
+      c.addTo(CH, (x) => x.i32(1));
+    },
+  );
+  return { params: Array<number>(7).fill(I32), locals: [[8, I32]], code: c.bytes };
+}
+
 function section(id: number, payload: number[]): number[] {
   return [id, ...uleb(payload.length), ...payload];
 }
@@ -364,12 +415,13 @@ function utf8(s: string): number[] {
 /** Maximum size of the engine's memory: 4 GiB (wasm32's limit), reserved, not committed. */
 const MAX_PAGES = 65536;
 
-/** The module: imports a shared memory `env.memory`, exports `gemm`, `gradW` and `gemmRowMajor`. */
+/** The module: imports a shared memory `env.memory`, exports `gemm`, `gradW`, `gemmRowMajor` and `colSums`. */
 export function gemmModuleBytes(fma: boolean): Uint8Array {
   const funcs = [
     { ...gemmBody(fma, true), name: 'gemm' },
     { ...gradWBody(fma), name: 'gradW' },
     { ...gemmBody(fma, false), name: 'gemmRowMajor' },
+    { ...colSumsBody(), name: 'colSums' },
   ];
   const types = vec(funcs.map((f) => [0x60, ...uleb(f.params.length), ...f.params, 0x00]));
   const imports = vec([[...utf8('env'), ...utf8('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]);
@@ -431,7 +483,7 @@ const WORKER_SOURCE = String.raw`
 const { workerData } = require('worker_threads');
 const { memory, module, index } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const fns = [inst.exports.gemm, inst.exports.gradW, inst.exports.gemmRowMajor];
+const fns = [inst.exports.gemm, inst.exports.gradW, inst.exports.gemmRowMajor, inst.exports.colSums];
 const ctrl = new Int32Array(memory.buffer, 0, 1024);
 let gen = 0;
 for (;;) {
@@ -452,7 +504,7 @@ for (;;) {
 `;
 
 /** What one thread computes: a kernel and its arguments, or nothing (`null`). */
-type Job = { readonly fn: 0 | 1 | 2; readonly args: readonly number[] } | null;
+type Job = { readonly fn: 0 | 1 | 2 | 3; readonly args: readonly number[] } | null;
 
 /** Memory, module instance and worker threads of the GEMM kernels. */
 export class GemmEngine {
@@ -476,7 +528,7 @@ export class GemmEngine {
     this.memory = new (wasmJs().Memory)({ initial: 16, maximum: MAX_PAGES, shared: true });
     const module = new (wasmJs().Module)(gemmModuleBytes(this.fma));
     const exports = new (wasmJs().Instance)(module, { env: { memory: this.memory } }).exports as Record<string, (...a: number[]) => void>;
-    this.fns = ['gemm', 'gradW', 'gemmRowMajor'].map((name) => exports[name] as (...a: number[]) => void);
+    this.fns = ['gemm', 'gradW', 'gemmRowMajor', 'colSums'].map((name) => exports[name] as (...a: number[]) => void);
     for (let i = 1; i < threads; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, module, index: i } });
       // Idle workers block in Atomics.wait and must not keep the process alive.
@@ -584,6 +636,27 @@ export class GemmEngine {
       }
     }
     this.run(jobs);
+  }
+
+  /**
+   * Column sums of x [rows, cols] (float offset; cols a multiple of 4) into `out` (float64, length
+   * cols): float32 sums over fixed chunks of {@link SUM_CHUNK_ROWS} rows, split between the threads,
+   * then the chunks' sums added in order in float64, so the result does not depend on the threads.
+   */
+  colSums(x: number, rows: number, cols: number, out: Float64Array): void {
+    if (cols % 4 !== 0) throw new Error(`GemmEngine.colSums: ${cols} columns is not a multiple of 4`);
+    const chunks = Math.ceil(rows / SUM_CHUNK_ROWS);
+    const partial = this.alloc(chunks * cols);
+    const jobs: Job[] = [];
+    for (let i = 0; i < this.threads; i++) {
+      const c0 = Math.floor((chunks * i) / this.threads);
+      const c1 = Math.floor((chunks * (i + 1)) / this.threads);
+      jobs.push(c1 > c0 ? { fn: 3, args: [4 * x, cols, rows, c0, c1, SUM_CHUNK_ROWS, partial.ptr] } : null);
+    }
+    this.run(jobs);
+    const p = partial.view();
+    out.fill(0);
+    for (let ch = 0; ch < chunks; ch++) for (let c = 0; c < cols; c++) out[c] = (out[c] as number) + (p[ch * cols + c] as number);
   }
 
   /** Stops the worker threads. */
