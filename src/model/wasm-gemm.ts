@@ -26,7 +26,7 @@ import { Worker } from 'node:worker_threads';
 import { I32, V128, f32x4Const, op, simd, simdOp, sleb, uleb } from '../dsp/wasm-emit.ts';
 
 /** The parts of the WebAssembly JS API used here (the project's `lib` declares none). */
-interface SharedMemory {
+export interface SharedMemory {
   readonly buffer: ArrayBuffer;
   grow(pages: number): number;
 }
@@ -140,16 +140,16 @@ function madd(c: Code, fma: boolean, s: number, b: number, acc: number): void {
 }
 
 /**
- * gemm(a, aBatch, aRow, T, m0, m1, K, b, N, c, slabStride, ldb): for rows m ∈ [m0, m1)
+ * gemm(a, aBatch, aRow, T, m0, m1, K, b, N, c, slabStride, ldb, cBatch): for rows m ∈ [m0, m1)
  * (m = b·T + t), C[m, n] = Σ_k A_m[k] · B[k, n]. Byte addresses/strides. Columns 8j … 8j + 7 of
  * B's row k are 8 floats at b + j·slabStride + k·ldb: (K·32, 32) for B packed as [N/8][K][8],
- * (32, N·4) for B row-major. C [M, N].
+ * (32, N·4) for B row-major. Row (b, t) of C is N floats at c + b·cBatch + t·N·4.
  */
 function gemmBody(fma: boolean, packed: boolean): { params: number[]; locals: [number, number][]; code: number[] } {
-  const [A, ABATCH, AROW, T, M0, M1, K, B, N, C, SLAB, LDB] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const [KC0, KCEND, MC0, MCEND, NS, M, BP, KK, KLEN, CP, CROW] = [12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22];
-  const P0 = 23; // MR row pointers
-  const nI32 = P0 + MR - 12;
+  const [A, ABATCH, AROW, T, M0, M1, K, B, N, C, SLAB, LDB, CBATCH] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const [KC0, KCEND, MC0, MCEND, NS, M, BP, KK, KLEN, CP, CROW] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23];
+  const P0 = 24; // MR row pointers
+  const nI32 = P0 + MR - 13;
   const ACC = P0 + MR; // 2·MR accumulators, then b0, b1, s
   const B0 = ACC + 2 * MR;
   const B1 = B0 + 1;
@@ -163,6 +163,13 @@ function gemmBody(fma: boolean, packed: boolean): { params: number[]; locals: [n
     c.get(M).i32(i).emit(opx.i32Add).get(T).emit(opx.i32RemU).get(AROW).emit(opx.i32Mul, opx.i32Add);
     c.get(KC0).i32(4).emit(opx.i32Mul, opx.i32Add).set(P0 + i);
   };
+  /** cp = c + ((m+i)/T)·cBatch + ((m+i)%T)·N·4 + ns·4 */
+  const cRow = (i: number): void => {
+    c.get(C);
+    c.get(M).i32(i).emit(opx.i32Add).get(T).emit(opx.i32DivU).get(CBATCH).emit(opx.i32Mul, opx.i32Add);
+    c.get(M).i32(i).emit(opx.i32Add).get(T).emit(opx.i32RemU).get(CROW).emit(opx.i32Mul, opx.i32Add);
+    c.get(NS).i32(4).emit(opx.i32Mul, opx.i32Add).set(CP);
+  };
   /** The micro-kernel over k ∈ [kc0, kcEnd) for `rows` rows (1 or MR) and columns [ns, ns+8). */
   const micro = (rows: number): void => {
     for (let i = 0; i < rows; i++) rowPtr(i);
@@ -170,7 +177,7 @@ function gemmBody(fma: boolean, packed: boolean): { params: number[]; locals: [n
     c.get(B).get(NS).i32(8).emit(opx.i32DivU).get(SLAB).emit(opx.i32Mul, opx.i32Add).get(KC0).get(LDB).emit(opx.i32Mul, opx.i32Add).set(BP);
     // Accumulators start at 0 in the first K block, else at the partial sums in C.
     for (let i = 0; i < rows; i++) {
-      c.get(C).get(M).i32(i).emit(opx.i32Add).get(CROW).emit(opx.i32Mul, opx.i32Add).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add).set(CP);
+      cRow(i);
       c.ifElse(
         (x) => x.get(KC0).emit(opx.i32Eqz),
         (x) => {
@@ -204,7 +211,7 @@ function gemmBody(fma: boolean, packed: boolean): { params: number[]; locals: [n
       },
     );
     for (let i = 0; i < rows; i++) {
-      c.get(C).get(M).i32(i).emit(opx.i32Add).get(CROW).emit(opx.i32Mul, opx.i32Add).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add).set(CP);
+      cRow(i);
       c.get(CP).get(ACC + 2 * i).store(0);
       c.get(CP).get(ACC + 2 * i + 1).store(16);
     }
@@ -250,7 +257,7 @@ function gemmBody(fma: boolean, packed: boolean): { params: number[]; locals: [n
       c.get(KCEND).set(KC0);
     },
   );
-  return { params: Array<number>(12).fill(I32), locals: [[nI32, I32], [2 * MR + 3, V128]], code: c.bytes };
+  return { params: Array<number>(13).fill(I32), locals: [[nI32, I32], [2 * MR + 3, V128]], code: c.bytes };
 }
 
 /**
@@ -474,19 +481,20 @@ const CTRL_ERROR = 2;
 const CTRL_JOBS = 16;
 const JOB_SLOTS = 16;
 /** Bytes reserved for the control block; buffers start after it. */
-const CTRL_BYTES = 4096;
+export const CTRL_BYTES = 4096;
 /** At most this many threads (control block size). */
 export const MAX_GEMM_THREADS = (CTRL_BYTES / 4 - CTRL_JOBS) / JOB_SLOTS;
 
 const WORKER_SOURCE = String.raw`
 'use strict';
 const { workerData } = require('worker_threads');
-const { memory, module, index } = workerData;
+const { memory, module, index, ctrlOffset } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
 const fns = [inst.exports.gemm, inst.exports.gradW, inst.exports.gemmRowMajor, inst.exports.colSums];
-const ctrl = new Int32Array(memory.buffer, 0, 1024);
 let gen = 0;
 for (;;) {
+  // A fresh view each time: the memory may have grown (growing a shared memory keeps its start).
+  const ctrl = new Int32Array(memory.buffer, ctrlOffset, 1024);
   Atomics.wait(ctrl, 0, gen);
   gen = Atomics.load(ctrl, 0);
   if (gen < 0) break;
@@ -503,6 +511,19 @@ for (;;) {
 }
 `;
 
+/** An engine on someone else's shared memory (tfjs's heap): no copies in or out. */
+export interface ExternalMemory {
+  /** A shared `WebAssembly.Memory` with maximum 65,536 pages. */
+  readonly memory: SharedMemory;
+  /** Byte offset of 4,096 bytes reserved for the engine's thread control. */
+  readonly controlBlock: number;
+}
+
+/** Floats of scratch {@link GemmEngine.colSums} needs. */
+export function colSumsScratchLength(rows: number, cols: number): number {
+  return Math.ceil(rows / SUM_CHUNK_ROWS) * cols;
+}
+
 /** What one thread computes: a kernel and its arguments, or nothing (`null`). */
 type Job = { readonly fn: 0 | 1 | 2 | 3; readonly args: readonly number[] } | null;
 
@@ -514,23 +535,31 @@ export class GemmEngine {
   private readonly fns: ReadonlyArray<(...a: number[]) => void>;
   private readonly workers: Worker[] = [];
   private top = CTRL_BYTES;
+  /** Whether the memory is someone else's (then {@link alloc} is not available). */
+  readonly external: boolean;
+  /** Byte offset of the control block. */
+  private readonly ctrlOffset: number;
 
   /**
    * @param threads threads computing (the caller's included), 1 … {@link MAX_GEMM_THREADS}
    * @param fma use relaxed SIMD's multiply-add if this V8 has it (default: yes)
    */
-  constructor(threads: number, fma = true) {
+  constructor(threads: number, fma = true, external?: ExternalMemory) {
     if (!Number.isInteger(threads) || threads < 1 || threads > MAX_GEMM_THREADS) {
       throw new Error(`GemmEngine: threads must be an integer in 1…${MAX_GEMM_THREADS}, got ${threads}`);
     }
     this.threads = threads;
     this.fma = fma && relaxedSimdAvailable();
-    this.memory = new (wasmJs().Memory)({ initial: 16, maximum: MAX_PAGES, shared: true });
+    this.external = external !== undefined;
+    this.memory = external?.memory ?? new (wasmJs().Memory)({ initial: 16, maximum: MAX_PAGES, shared: true });
+    this.ctrlOffset = external?.controlBlock ?? 0;
+    if (this.ctrlOffset % 4 !== 0) throw new Error('GemmEngine: the control block must be 4-byte aligned');
+    new Int32Array(this.memory.buffer, this.ctrlOffset, CTRL_BYTES / 4).fill(0);
     const module = new (wasmJs().Module)(gemmModuleBytes(this.fma));
     const exports = new (wasmJs().Instance)(module, { env: { memory: this.memory } }).exports as Record<string, (...a: number[]) => void>;
     this.fns = ['gemm', 'gradW', 'gemmRowMajor', 'colSums'].map((name) => exports[name] as (...a: number[]) => void);
     for (let i = 1; i < threads; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, module, index: i } });
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, module, index: i, ctrlOffset: this.ctrlOffset } });
       // Idle workers block in Atomics.wait and must not keep the process alive.
       w.unref();
       this.workers.push(w);
@@ -544,6 +573,7 @@ export class GemmEngine {
 
   /** A zero-copy float32 view of a fresh buffer of `length` floats (valid until {@link reset} or growth). */
   alloc(length: number): { readonly ptr: number; view(): Float32Array } {
+    if (this.external) throw new Error('GemmEngine.alloc: the engine runs on an external memory; allocate there');
     const ptr = this.top;
     const bytes = Math.ceil((length * 4) / 64) * 64;
     const end = ptr + bytes;
@@ -554,9 +584,14 @@ export class GemmEngine {
     return { ptr, view: () => new Float32Array(this.memory.buffer, ptr, length) };
   }
 
+  /** A float32 view of `length` floats at float offset `ptr` of the engine's memory. */
+  view(ptr: number, length: number): Float32Array {
+    return new Float32Array(this.memory.buffer, 4 * ptr, length);
+  }
+
   /** Runs one job per thread (job i on thread i; thread 0 is the caller) and waits for all. */
   private run(jobs: readonly Job[]): void {
-    const ctrl = new Int32Array(this.memory.buffer, 0, CTRL_BYTES / 4);
+    const ctrl = new Int32Array(this.memory.buffer, this.ctrlOffset, CTRL_BYTES / 4);
     for (let i = 1; i < this.threads; i++) {
       const job = jobs[i] ?? null;
       const base = CTRL_JOBS + JOB_SLOTS * i;
@@ -588,12 +623,12 @@ export class GemmEngine {
 
   /**
    * C[m, :] = A_m · B for m ∈ [0, batches·T), A_m = a + b·aBatch + t·aRow (float offsets, K floats),
-   * B [K, N] packed by {@link packB} or row-major, C [batches·T, N] contiguous. N must be a
-   * multiple of {@link NR}.
+   * B [K, N] packed by {@link packB} or row-major; C row (b, t) at c + b·cBatch + t·N (default:
+   * C [batches·T, N] contiguous). N must be a multiple of {@link NR}.
    */
   gemm(
     a: number, aBatch: number, aRow: number, t: number, batches: number, k: number, b: number, n: number, c: number,
-    bLayout: 'packed' | 'row-major' = 'packed',
+    bLayout: 'packed' | 'row-major' = 'packed', cBatch = t * n,
   ): void {
     if (n % NR !== 0) throw new Error(`GemmEngine.gemm: N = ${n} is not a multiple of ${NR}`);
     const [slabStride, ldb] = bLayout === 'packed' ? [k * NR * 4, NR * 4] : [NR * 4, n * 4];
@@ -603,7 +638,7 @@ export class GemmEngine {
     for (let i = 0; i < this.threads; i++) {
       const m0 = Math.min(m, Math.floor((blocks * i) / this.threads) * MR);
       const m1 = Math.min(m, Math.floor((blocks * (i + 1)) / this.threads) * MR);
-      jobs.push(m1 > m0 ? { fn: bLayout === 'packed' ? 0 : 2, args: [4 * a, 4 * aBatch, 4 * aRow, t, m0, m1, k, 4 * b, n, 4 * c, slabStride, ldb] } : null);
+      jobs.push(m1 > m0 ? { fn: bLayout === 'packed' ? 0 : 2, args: [4 * a, 4 * aBatch, 4 * aRow, t, m0, m1, k, 4 * b, n, 4 * c, slabStride, ldb, 4 * cBatch] } : null);
     }
     this.run(jobs);
   }
@@ -642,11 +677,14 @@ export class GemmEngine {
    * Column sums of x [rows, cols] (float offset; cols a multiple of 4) into `out` (float64, length
    * cols): float32 sums over fixed chunks of {@link SUM_CHUNK_ROWS} rows, split between the threads,
    * then the chunks' sums added in order in float64, so the result does not depend on the threads.
+   * `scratch` (float offset, {@link colSumsScratchLength} floats) is required on an external memory.
    */
-  colSums(x: number, rows: number, cols: number, out: Float64Array): void {
+  colSums(x: number, rows: number, cols: number, out: Float64Array, scratch?: number): void {
     if (cols % 4 !== 0) throw new Error(`GemmEngine.colSums: ${cols} columns is not a multiple of 4`);
     const chunks = Math.ceil(rows / SUM_CHUNK_ROWS);
-    const partial = this.alloc(chunks * cols);
+    const length = chunks * cols;
+    const partial =
+      scratch === undefined ? this.alloc(length) : { ptr: 4 * scratch, view: (): Float32Array => this.view(scratch, length) };
     const jobs: Job[] = [];
     for (let i = 0; i < this.threads; i++) {
       const c0 = Math.floor((chunks * i) / this.threads);
@@ -661,7 +699,7 @@ export class GemmEngine {
 
   /** Stops the worker threads. */
   async dispose(): Promise<void> {
-    const ctrl = new Int32Array(this.memory.buffer, 0, CTRL_BYTES / 4);
+    const ctrl = new Int32Array(this.memory.buffer, this.ctrlOffset, CTRL_BYTES / 4);
     Atomics.store(ctrl, CTRL_GEN, -1);
     Atomics.notify(ctrl, CTRL_GEN);
     await Promise.all(this.workers.map((w) => w.terminate()));

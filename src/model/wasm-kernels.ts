@@ -25,7 +25,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
-import { GemmEngine, NR, packB, packBTransposed } from './wasm-gemm.ts';
+import { colSumsScratchLength, CTRL_BYTES, GemmEngine, NR, packB, packBTransposed, type SharedMemory } from './wasm-gemm.ts';
+import { tfjsSharedWasmMemory } from './wasm-threads.ts';
 
 /** The tfjs version these kernels and the thread workarounds were written and tested for. */
 export const SUPPORTED_TFJS_VERSION = '4.22.0';
@@ -252,11 +253,11 @@ function sumLeadingAxes(backend: WasmHeapBackend, x: Info, k: number, keepDims: 
   const xs = backend.typedArrayFromHeap(x);
   if (cols % 4 === 0) {
     // On the engine's threads, in SIMD (the paper CNN's first bias gradient: 46 -> ≈ 10 ms).
-    const e = gemmEngine();
-    e.reset();
-    const xb = e.alloc(xs.length);
-    xb.view().set(xs);
-    e.colSums(xb.ptr / 4, rows, cols, acc);
+    onEngine(backend as HeapBackend, (call) => {
+      const xp = call.input(x);
+      const scratch = call.temp(colSumsScratchLength(rows, cols));
+      call.e.colSums(xp, rows, cols, acc, scratch.ptr);
+    });
   } else {
     for (let r = 0, o = 0; r < rows; r++, o += cols) {
       for (let c = 0; c < cols; c++) acc[c] = (acc[c] as number) + (xs[o + c] as number);
@@ -268,15 +269,110 @@ function sumLeadingAxes(backend: WasmHeapBackend, x: Info, k: number, keepDims: 
   return out;
 }
 
-/** The parts of BackendWasm used by the engine kernels. */
-type HeapBackend = WasmHeapBackend;
+/** The parts of BackendWasm the engine kernels use (tfjs does not export its type). */
+interface HeapBackend extends WasmHeapBackend {
+  readonly dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  readonly wasm: { _malloc(bytes: number): number };
+  disposeData(dataId: object): boolean;
+}
 
 let engine: GemmEngine | null = null;
+let engineMemory: unknown = null;
 
-/** The GEMM engine, started on first use with the wasm backend's thread count. */
-function gemmEngine(): GemmEngine {
-  if (engine === null) engine = new GemmEngine(Math.max(1, tfwasm.getThreadsCount()));
+/**
+ * The GEMM engine, started on first use with the wasm backend's thread count. With threads, the
+ * engine runs on tfjs's own (shared) heap, reading inputs and writing outputs in place; on one
+ * thread tfjs's heap is not shared, and the engine copies through a memory of its own.
+ */
+function gemmEngine(backend: HeapBackend): GemmEngine {
+  const threads = Math.max(1, tfwasm.getThreadsCount());
+  const memory = threads > 1 ? tfjsSharedWasmMemory() : null;
+  if (engine === null || engineMemory !== memory || engine.threads !== threads) {
+    void engine?.dispose();
+    engine =
+      memory !== null
+        ? new GemmEngine(threads, true, { memory: memory as SharedMemory, controlBlock: backend.wasm._malloc(CTRL_BYTES) })
+        : new GemmEngine(threads);
+    engineMemory = memory;
+  }
   return engine;
+}
+
+/**
+ * One engine computation: where its inputs, scratch and outputs live. On tfjs's heap these are the
+ * tensors themselves and temporary tensors; otherwise copies in the engine's own memory, copied
+ * back by {@link copyOut}. Pointers are float offsets into the engine's memory.
+ */
+class EngineCall {
+  readonly e: GemmEngine;
+  private readonly temps: Info[] = [];
+  private readonly copies: Array<() => void> = [];
+
+  constructor(private readonly backend: HeapBackend) {
+    this.e = gemmEngine(backend);
+    if (!this.e.external) this.e.reset();
+  }
+
+  private offsetOf(t: Info): number {
+    const data = this.backend.dataIdMap.get(t.dataId);
+    if (data === undefined) throw new Error('fmmatch wasm engine: tensor data not found on the wasm heap');
+    return data.memoryOffset / 4;
+  }
+
+  /** Where `t` (float32) can be read. */
+  input(t: Info): number {
+    if (this.e.external) return this.offsetOf(t);
+    const b = this.e.alloc(tf.util.sizeFromShape(t.shape));
+    b.view().set(this.backend.typedArrayFromHeap(t));
+    return b.ptr / 4;
+  }
+
+  /** Scratch for `length` floats; `view()` is valid until the next allocation. */
+  temp(length: number): { readonly ptr: number; view(): Float32Array } {
+    if (!this.e.external) {
+      const b = this.e.alloc(length);
+      return { ptr: b.ptr / 4, view: () => b.view() };
+    }
+    const t = this.backend.makeOutput([length], 'float32');
+    this.temps.push(t);
+    const ptr = this.offsetOf(t);
+    return { ptr, view: () => this.e.view(ptr, length) };
+  }
+
+  /** A new float32 tensor and where the engine writes it. */
+  output(shape: number[]): { readonly info: Info; readonly ptr: number; view(): Float32Array } {
+    const length = tf.util.sizeFromShape(shape);
+    const info = this.backend.makeOutput(shape, 'float32');
+    if (this.e.external) {
+      const ptr = this.offsetOf(info);
+      return { info, ptr, view: () => this.e.view(ptr, length) };
+    }
+    const b = this.e.alloc(length);
+    this.copies.push(() => this.backend.typedArrayFromHeap(info).set(b.view()));
+    return { info, ptr: b.ptr / 4, view: () => b.view() };
+  }
+
+  /** Copies the outputs into their tensors (own memory only). */
+  copyOut(): void {
+    for (const copy of this.copies) copy();
+  }
+
+  /** Releases the temporary tensors. */
+  dispose(): void {
+    for (const t of this.temps) this.backend.disposeData(t.dataId);
+  }
+}
+
+/** Runs `body` on an {@link EngineCall}, copying its outputs out on success, releasing scratch always. */
+function onEngine<T>(backend: HeapBackend, body: (call: EngineCall) => T): T {
+  const call = new EngineCall(backend);
+  try {
+    const out = body(call);
+    call.copyOut();
+    return out;
+  } finally {
+    call.dispose();
+  }
 }
 
 /**
@@ -318,40 +414,34 @@ function engineConv1d(
 
 /** Forward: y[b, t, :] = x[b, t·s … t·s + K − 1, :] (flattened, K·C) · W [K·C, F]. */
 function engineConv2d(backend: HeapBackend, x: Info, filter: Info, g: Conv1dGeometry): Info {
-  const e = gemmEngine();
-  e.reset();
-  const kc = g.k * g.c;
-  const xb = e.alloc(g.n * g.w * g.c);
-  const bp = e.alloc(kc * g.f);
-  const yb = e.alloc(g.n * g.ow * g.f);
-  xb.view().set(backend.typedArrayFromHeap(x));
-  packB(backend.typedArrayFromHeap(filter), kc, g.f, bp.view());
-  e.gemm(xb.ptr / 4, g.w * g.c, g.s * g.c, g.ow, g.n, kc, bp.ptr / 4, g.f, yb.ptr / 4);
-  const out = backend.makeOutput([g.n, 1, g.ow, g.f], 'float32');
-  backend.typedArrayFromHeap(out).set(yb.view());
-  return out;
+  return onEngine(backend, (call) => {
+    const kc = g.k * g.c;
+    const xp = call.input(x);
+    const bp = call.temp(kc * g.f);
+    const y = call.output([g.n, 1, g.ow, g.f]);
+    packB(backend.typedArrayFromHeap(filter), kc, g.f, bp.view());
+    call.e.gemm(xp, g.w * g.c, g.s * g.c, g.ow, g.n, kc, bp.ptr, g.f, y.ptr);
+    return y.info;
+  });
 }
 
 /** Filter gradient: dW [K·C, F] = Σ_{b,t} x-patch(b, t) ⊗ dy[b, t, :]. */
 function engineBackpropFilter(backend: HeapBackend, x: Info, dy: Info, g: Conv1dGeometry): Info {
-  const e = gemmEngine();
-  e.reset();
-  const kc = g.k * g.c;
-  const xb = e.alloc(g.n * g.w * g.c);
-  const db = e.alloc(g.n * g.ow * g.f);
-  const wb = e.alloc(kc * g.f);
-  xb.view().set(backend.typedArrayFromHeap(x));
-  db.view().set(backend.typedArrayFromHeap(dy));
-  e.gradW(xb.ptr / 4, g.w * g.c, g.s * g.c, g.ow, g.n, kc, db.ptr / 4, g.f, wb.ptr / 4);
-  const out = backend.makeOutput([1, g.k, g.c, g.f], 'float32');
-  backend.typedArrayFromHeap(out).set(wb.view());
-  return out;
+  return onEngine(backend, (call) => {
+    const kc = g.k * g.c;
+    const xp = call.input(x);
+    const dp = call.input(dy);
+    const dw = call.output([1, g.k, g.c, g.f]);
+    call.e.gradW(xp, g.w * g.c, g.s * g.c, g.ow, g.n, kc, dp, g.f, dw.ptr);
+    return dw.info;
+  });
 }
 
 /**
  * Input gradient as one product (see {@link conv1dBackpropInput} for the identity): row q of the
  * result, the input positions q·s … q·s + s − 1, is dY rows q − M + 1 … q (M = ⌈K/s⌉, zero
  * outside) flattened, times G [M·F, s·C], G[m'·F + f, r·C + c] = W[(M − 1 − m')·s + r, c, f].
+ * Written straight into dX when the windows cover no more than the input, else through scratch.
  */
 function engineBackpropInput(backend: HeapBackend, dy: Info, filter: Info, g: Conv1dGeometry): Info | null {
   const { n, w, c, k, f, s, ow } = g;
@@ -359,46 +449,51 @@ function engineBackpropInput(backend: HeapBackend, dy: Info, filter: Info, g: Co
   const m = Math.ceil(k / s);
   const rows = ow + m - 1;
   const padded = ow + 2 * (m - 1);
-  const e = gemmEngine();
-  e.reset();
-  const db = e.alloc(n * padded * f);
-  const gp = e.alloc(m * f * s * c);
-  const xb = e.alloc(n * rows * s * c);
-  // dY with M − 1 zero rows before and after each example.
-  const dyv = backend.typedArrayFromHeap(dy);
-  const dpad = db.view();
-  dpad.fill(0);
-  for (let b = 0; b < n; b++) dpad.set(dyv.subarray(b * ow * f, (b + 1) * ow * f), (b * padded + m - 1) * f);
-  // G, packed for the engine directly: slab j holds columns 8j … 8j + 7 for every row.
-  const wv = backend.typedArrayFromHeap(filter);
-  const gv = gp.view();
-  const kRows = m * f;
-  gv.fill(0);
-  for (let mp = 0; mp < m; mp++) {
-    for (let r = 0; r < s; r++) {
-      const tap = (m - 1 - mp) * s + r;
-      if (tap >= k) continue;
-      for (let cc = 0; cc < c; cc++) {
-        const col = r * c + cc;
-        const slab = (col / NR) | 0;
-        const lane = col % NR;
-        for (let ff = 0; ff < f; ff++) gv[(slab * kRows + mp * f + ff) * NR + lane] = wv[(tap * c + cc) * f + ff] as number;
+  const covered = Math.min(w, rows * s) * c;
+  return onEngine(backend, (call) => {
+    const db = call.temp(n * padded * f);
+    const gp = call.temp(m * f * s * c);
+    const dx = call.output([n, 1, w, c]);
+    const direct = rows * s <= w;
+    const xb = direct ? null : call.temp(n * rows * s * c);
+    // dY with M − 1 zero rows before and after each example.
+    const dyv = backend.typedArrayFromHeap(dy);
+    const dpad = db.view();
+    dpad.fill(0);
+    for (let b = 0; b < n; b++) dpad.set(dyv.subarray(b * ow * f, (b + 1) * ow * f), (b * padded + m - 1) * f);
+    // G, packed for the engine directly: slab j holds columns 8j … 8j + 7 for every row.
+    const wv = backend.typedArrayFromHeap(filter);
+    const gv = gp.view();
+    const kRows = m * f;
+    gv.fill(0);
+    for (let mp = 0; mp < m; mp++) {
+      for (let r = 0; r < s; r++) {
+        const tap = (m - 1 - mp) * s + r;
+        if (tap >= k) continue;
+        for (let cc = 0; cc < c; cc++) {
+          const col = r * c + cc;
+          const slab = (col / NR) | 0;
+          const lane = col % NR;
+          for (let ff = 0; ff < f; ff++) gv[(slab * kRows + mp * f + ff) * NR + lane] = wv[(tap * c + cc) * f + ff] as number;
+        }
       }
     }
-  }
-  e.gemm(db.ptr / 4, padded * f, f, rows, n, kRows, gp.ptr / 4, s * c, xb.ptr / 4);
-  const out = backend.makeOutput([n, 1, w, c], 'float32');
-  const ov = backend.typedArrayFromHeap(out);
-  const xv = xb.view();
-  const covered = Math.min(w, rows * s) * c;
-  for (let b = 0; b < n; b++) {
-    ov.set(xv.subarray(b * rows * s * c, b * rows * s * c + covered), b * w * c);
+    if (xb === null) {
+      call.e.gemm(db.ptr, padded * f, f, rows, n, kRows, gp.ptr, s * c, dx.ptr, 'packed', w * c);
+    } else {
+      call.e.gemm(db.ptr, padded * f, f, rows, n, kRows, gp.ptr, s * c, xb.ptr);
+      const xv = xb.view();
+      const ov = dx.view();
+      for (let b = 0; b < n; b++) ov.set(xv.subarray(b * rows * s * c, b * rows * s * c + covered), b * w * c);
+    }
     // Inputs past the last window get no gradient.
-    if (covered < w * c) ov.fill(0, b * w * c + covered, (b + 1) * w * c);
-  }
-  return out;
+    if (covered < w * c) {
+      const ov = dx.view();
+      for (let b = 0; b < n; b++) ov.fill(0, b * w * c + covered, (b + 1) * w * c);
+    }
+    return dx.info;
+  });
 }
-
 
 /** Below this many multiply-adds XNNPACK's matrix product is as fast as the engine's. */
 const ENGINE_MIN_MATMUL_MACS = 1 << 20;
@@ -426,35 +521,28 @@ function engineMatMul(backend: HeapBackend, a: Info, b: Info, ta: boolean, tb: b
   const [m, k] = ta ? [as[1], as[0]] : as;
   const n = tb ? bs[0] : bs[1];
   if (m * k * n < ENGINE_MIN_MATMUL_MACS) return null;
+  if (tb ? m % NR !== 0 : n % NR !== 0) return null;
   const outShape = a.shape.length === 3 ? [1, m, n] : [m, n];
-  const e = gemmEngine();
-  if (!tb) {
-    if (n % NR !== 0) return null;
-    e.reset();
-    const ab = e.alloc(m * k);
-    const bb = e.alloc(k * n);
-    const cb = e.alloc(m * n);
-    ab.view().set(backend.typedArrayFromHeap(a));
-    bb.view().set(backend.typedArrayFromHeap(b));
-    if (ta) e.gradW(ab.ptr / 4, 0, m, k, 1, m, bb.ptr / 4, n, cb.ptr / 4);
-    else e.gemm(ab.ptr / 4, 0, k, m, 1, k, bb.ptr / 4, n, cb.ptr / 4, 'row-major');
-    const out = backend.makeOutput(outShape, 'float32');
-    backend.typedArrayFromHeap(out).set(cb.view());
-    return out;
-  }
-  if (m % NR !== 0) return null;
-  e.reset();
-  const bb = e.alloc(n * k);
-  const ap = e.alloc(k * m);
-  const cb = e.alloc(n * m);
-  bb.view().set(backend.typedArrayFromHeap(b));
-  packBTransposed(backend.typedArrayFromHeap(a), m, k, ap.view());
-  e.gemm(bb.ptr / 4, 0, k, n, 1, k, ap.ptr / 4, m, cb.ptr / 4);
-  const out = backend.makeOutput(outShape, 'float32');
-  const ov = backend.typedArrayFromHeap(out);
-  const cv = cb.view();
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) ov[j * n + i] = cv[i * m + j] as number;
-  return out;
+  return onEngine(backend, (call) => {
+    if (!tb) {
+      const ap = call.input(a);
+      const bp = call.input(b);
+      const out = call.output(outShape);
+      if (ta) call.e.gradW(ap, 0, m, k, 1, m, bp, n, out.ptr);
+      else call.e.gemm(ap, 0, k, m, 1, k, bp, n, out.ptr, 'row-major');
+      return out.info;
+    }
+    const bp = call.input(b);
+    const ap = call.temp(k * m);
+    const ct = call.temp(n * m);
+    const out = call.output(outShape);
+    packBTransposed(backend.typedArrayFromHeap(a), m, k, ap.view());
+    call.e.gemm(bp, 0, k, n, 1, k, ap.ptr, m, ct.ptr);
+    const cv = ct.view();
+    const ov = out.view();
+    for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) ov[j * n + i] = cv[i * m + j] as number;
+    return out.info;
+  });
 }
 
 /**

@@ -96,6 +96,24 @@ class PthreadWorker extends NodeWorker {
   override ref(): void {
     // Deliberately ignored, see the class comment.
   }
+
+  /** Passes messages on; keeps the wasm memory emscripten hands each pthread in its `load` message. */
+  override postMessage(value: unknown, transferList?: readonly import('node:worker_threads').TransferListItem[]): void {
+    const m = value as { cmd?: unknown; wasmMemory?: unknown } | null;
+    if (m !== null && typeof m === 'object' && m.cmd === 'load' && m.wasmMemory !== undefined) tfjsWasmMemory = m.wasmMemory;
+    super.postMessage(value, transferList);
+  }
+}
+
+let tfjsWasmMemory: unknown = null;
+
+/**
+ * The shared `WebAssembly.Memory` of the multi-threaded tfjs wasm module (its heap, where tensors
+ * live), seen when emscripten started its pthreads; null before that, or when the backend runs
+ * single-threaded (its memory is then private to the module and not shared).
+ */
+export function tfjsSharedWasmMemory(): unknown {
+  return tfjsWasmMemory;
 }
 
 let workerShimInstalled = false;
