@@ -320,6 +320,33 @@ describe(`wasm training kernels and conv gradients`, () => {
     });
   }
 
+  test('ReLU gradient (our fused kernel on wasm) equals tfjs cpu value for value, NaN, ±∞ and ±0 included', async () => {
+    const n = 4 * 1000 + 3; // a tail beyond the SIMD blocks
+    const x = randArray(n).map((v, i) => (i % 17 === 0 ? 0 : v));
+    x[5] = NaN;
+    x[6] = -0;
+    x[n - 1] = NaN;
+    x[n - 2] = 2;
+    const dy = randArray(n);
+    dy[7] = Infinity;
+    x[7] = 0; // ∞ · 0 = NaN, as in tfjs
+    dy[8] = -Infinity;
+    x[8] = 3;
+    dy[9] = -1;
+    x[9] = -2; // −1 · 0 = −0
+    const run = (): Float32Array =>
+      tf.tidy(() => {
+        const dyt = tf.tensor(Float32Array.from(dy), [n]);
+        const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.relu(t), dyt)));
+        return g(tf.tensor(Float32Array.from(x), [n])).dataSync() as Float32Array;
+      });
+    const wasm = await on('wasm', run);
+    const cpu = await on('cpu', run);
+    assert.deepEqual(Buffer.from(wasm.buffer), Buffer.from(cpu.buffer));
+    assert.ok(Number.isNaN(wasm[5]) && Number.isNaN(wasm[7]) && Number.isNaN(wasm[n - 1]));
+    assert.ok(Object.is(wasm[9], -0));
+  });
+
   test('causal conv: output t ignores inputs after t; gradients match cpu', async () => {
     const [n, len, c, k, f, d] = [2, 41, 3, 3, 4, 4];
     const x = randArray(n * len * c);

@@ -408,6 +408,35 @@ function colSumsBody(): { params: number[]; locals: [number, number][]; code: nu
   return { params: Array<number>(7).fill(I32), locals: [[8, I32]], code: c.bytes };
 }
 
+/**
+ * reluGrad(dy, x, out, i0, i1): out[i] = dy[i] · step(x[i]) for float indices [i0, i1) (a multiple
+ * of 4 apart), step(x) = 1 for x > 0, 0 otherwise, NaN for NaN — tfjs's ReLU gradient, exactly
+ * (a product, so ±∞·0 is NaN as there). Byte addresses.
+ */
+function reluGradBody(): { params: number[]; locals: [number, number][]; code: number[] } {
+  const [DY, X, OUT, I0, I1] = [0, 1, 2, 3, 4];
+  const [P, END, XV] = [5, 6, 7];
+  const c = new Code();
+  c.get(I0).i32(4).emit(opx.i32Mul).set(P);
+  c.get(I1).i32(4).emit(opx.i32Mul).set(END);
+  c.loopWhile(
+    (x) => x.get(P).get(END).emit(opx.i32LtU),
+    () => {
+      c.get(X).get(P).emit(opx.i32Add).load(0).set(XV);
+      // out address, then dy · ((1 & (x > 0)) | (x & (x ≠ x)))
+      c.get(OUT).get(P).emit(opx.i32Add);
+      c.get(DY).get(P).emit(opx.i32Add).load(0);
+      c.emit(...f32x4Const([1, 1, 1, 1])).get(XV).emit(...f32x4Const([0, 0, 0, 0])).emit(...simdOp(0x44 /* f32x4.gt */));
+      c.emit(...simdOp(0x4e /* v128.and */));
+      c.get(XV).get(XV).get(XV).emit(...simdOp(0x42 /* f32x4.ne */), ...simdOp(0x4e /* v128.and */));
+      c.emit(...simdOp(0x50 /* v128.or */));
+      c.emit(...simdOp(simd.f32x4Mul)).store(0);
+      c.addTo(P, (x) => x.i32(16));
+    },
+  );
+  return { params: Array<number>(5).fill(I32), locals: [[2, I32], [1, V128]], code: c.bytes };
+}
+
 function section(id: number, payload: number[]): number[] {
   return [id, ...uleb(payload.length), ...payload];
 }
@@ -422,13 +451,14 @@ function utf8(s: string): number[] {
 /** Maximum size of the engine's memory: 4 GiB (wasm32's limit), reserved, not committed. */
 const MAX_PAGES = 65536;
 
-/** The module: imports a shared memory `env.memory`, exports `gemm`, `gradW`, `gemmRowMajor` and `colSums`. */
+/** The module: imports a shared memory `env.memory`, exports `gemm`, `gradW`, `gemmRowMajor`, `colSums` and `reluGrad`. */
 export function gemmModuleBytes(fma: boolean): Uint8Array {
   const funcs = [
     { ...gemmBody(fma, true), name: 'gemm' },
     { ...gradWBody(fma), name: 'gradW' },
     { ...gemmBody(fma, false), name: 'gemmRowMajor' },
     { ...colSumsBody(), name: 'colSums' },
+    { ...reluGradBody(), name: 'reluGrad' },
   ];
   const types = vec(funcs.map((f) => [0x60, ...uleb(f.params.length), ...f.params, 0x00]));
   const imports = vec([[...utf8('env'), ...utf8('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]);
@@ -490,7 +520,7 @@ const WORKER_SOURCE = String.raw`
 const { workerData } = require('worker_threads');
 const { memory, module, index, ctrlOffset } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const fns = [inst.exports.gemm, inst.exports.gradW, inst.exports.gemmRowMajor, inst.exports.colSums];
+const fns = [inst.exports.gemm, inst.exports.gradW, inst.exports.gemmRowMajor, inst.exports.colSums, inst.exports.reluGrad];
 let gen = 0;
 for (;;) {
   // A fresh view each time: the memory may have grown (growing a shared memory keeps its start).
@@ -525,7 +555,7 @@ export function colSumsScratchLength(rows: number, cols: number): number {
 }
 
 /** What one thread computes: a kernel and its arguments, or nothing (`null`). */
-type Job = { readonly fn: 0 | 1 | 2 | 3; readonly args: readonly number[] } | null;
+type Job = { readonly fn: 0 | 1 | 2 | 3 | 4; readonly args: readonly number[] } | null;
 
 /** Memory, module instance and worker threads of the GEMM kernels. */
 export class GemmEngine {
@@ -557,7 +587,7 @@ export class GemmEngine {
     new Int32Array(this.memory.buffer, this.ctrlOffset, CTRL_BYTES / 4).fill(0);
     const module = new (wasmJs().Module)(gemmModuleBytes(this.fma));
     const exports = new (wasmJs().Instance)(module, { env: { memory: this.memory } }).exports as Record<string, (...a: number[]) => void>;
-    this.fns = ['gemm', 'gradW', 'gemmRowMajor', 'colSums'].map((name) => exports[name] as (...a: number[]) => void);
+    this.fns = ['gemm', 'gradW', 'gemmRowMajor', 'colSums', 'reluGrad'].map((name) => exports[name] as (...a: number[]) => void);
     for (let i = 1; i < threads; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, module, index: i, ctrlOffset: this.ctrlOffset } });
       // Idle workers block in Atomics.wait and must not keep the process alive.
@@ -695,6 +725,28 @@ export class GemmEngine {
     const p = partial.view();
     out.fill(0);
     for (let ch = 0; ch < chunks; ch++) for (let c = 0; c < cols; c++) out[c] = (out[c] as number) + (p[ch * cols + c] as number);
+  }
+
+  /**
+   * out = dy · step(x) elementwise over `length` floats (float offsets), split between the threads
+   * in blocks of 4; the last `length % 4` here in JavaScript. See the kernel for the exact semantics.
+   */
+  reluGrad(dy: number, x: number, out: number, length: number): void {
+    const quads = Math.floor(length / 4);
+    const jobs: Job[] = [];
+    for (let i = 0; i < this.threads; i++) {
+      const q0 = Math.floor((quads * i) / this.threads);
+      const q1 = Math.floor((quads * (i + 1)) / this.threads);
+      jobs.push(q1 > q0 ? { fn: 4, args: [4 * dy, 4 * x, 4 * out, 4 * q0, 4 * q1] } : null);
+    }
+    this.run(jobs);
+    const d = this.view(dy, length);
+    const xv = this.view(x, length);
+    const o = this.view(out, length);
+    for (let i = 4 * quads; i < length; i++) {
+      const v = xv[i] as number;
+      o[i] = Math.fround((d[i] as number) * (v > 0 ? 1 : Number.isNaN(v) ? NaN : 0));
+    }
   }
 
   /** Stops the worker threads. */
