@@ -301,6 +301,8 @@ describe(`wasm training kernels and conv gradients`, () => {
     [[2, 4, 3], [0, 1], false], // short: falls through to wasm's own Sum
     [[3, 2000, 16], [0, 1], false], // columns a multiple of 4: on the engine (chunks of 256 rows)
     [[4100, 2, 4], 0, true],
+    [[1, 8, 4000, 1], [0, 1, 2], true], // one column (BatchNormalization), summed as four lanes
+    [[6000, 2], 0, false], // two columns
   ] as Array<[number[], number | number[], boolean]>) {
     test(`Sum over leading axes ${JSON.stringify(shape)} axis ${JSON.stringify(axis)} keepDims=${keepDims}`, async () => {
       const x = randArray(shape.reduce((p, q) => p * q, 1));
