@@ -15,6 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { availableBackends, describeBackend, initBackend, type BackendInfo, type BackendName, BACKEND_NAMES } from '../src/model/backend.ts';
+import { SaveableAdamax } from '../src/model/adamax.ts';
 import { buildPaperCnn } from '../src/model/cnn.ts';
 import { measureWasmPeak, paperCnnFlopsPerSample, type WasmPeak } from './roofline.ts';
 
@@ -133,7 +134,7 @@ async function measure(name: BackendName, o: Required<Omit<BenchTrainBackendOpti
   const backend = await initBackend(o.threads === undefined ? { backend: name } : { backend: name, threads: o.threads });
   log(`${describeBackend(backend)}: building the paper CNN, input ${o.inputLength}, batch ${o.batchSize}`);
   const model = buildPaperCnn({ inputLength: o.inputLength, seed: 1 });
-  model.compile({ optimizer: tf.train.adamax(1e-3), loss: 'meanSquaredError' });
+  model.compile({ optimizer: new SaveableAdamax(1e-3), loss: 'meanSquaredError' });
   const x = tf.randomNormal([o.batchSize, o.inputLength, 1], 0, 1, 'float32', 2);
   const y = tf.randomNormal([o.batchSize, 15], 0, 1, 'float32', 3);
   try {

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendInfo } from '../src/model/backend.ts';
 import { causalConv1d } from '../src/model/conv-grads.ts';
 import { assertTfjsVersion } from '../src/model/wasm-kernels.ts';
+import { SaveableAdamax } from '../src/model/adamax.ts';
 import { buildPaperCnn } from '../src/model/cnn.ts';
 import { buildTcn } from '../src/model/tcn.ts';
 import { buildCarrierNet, DEFAULT_CARRIER_NET_CONFIG } from '../src/model/carrier-net.ts';
@@ -347,6 +348,29 @@ describe(`wasm training kernels and conv gradients`, () => {
     assert.deepEqual(Buffer.from(wasm.buffer), Buffer.from(cpu.buffer));
     assert.ok(Number.isNaN(wasm[5]) && Number.isNaN(wasm[7]) && Number.isNaN(wasm[n - 1]));
     assert.ok(Object.is(wasm[9], -0));
+  });
+
+  test('Adamax: the fused wasm step equals tfjs\'s own update on cpu, value for value, over 4 steps', async () => {
+    const shapes = [[3, 5], [1001], [4, 4, 3]];
+    const init = shapes.map((sh) => randArray(sh.reduce((p, q) => p * q, 1)));
+    const grads = Array.from({ length: 4 }, () => shapes.map((sh) => randArray(sh.reduce((p, q) => p * q, 1)).map((v, i) => (i === 3 ? 0 : v * 3))));
+    const train = async (backend: 'wasm' | 'cpu'): Promise<Float32Array[]> => {
+      await tf.setBackend(backend);
+      const vars = init.map((v, i) => tf.variable(tf.tensor(Float32Array.from(v), shapes[i]), true, `adamax_test_${backend}_${i}`));
+      const opt = new SaveableAdamax(0.01);
+      for (const step of grads) {
+        tf.tidy(() => opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: tf.tensor(Float32Array.from(step[i] as Float64Array), shapes[i]) }))));
+      }
+      const state = await opt.getWeights();
+      const out = [...vars, ...state.map((w) => w.tensor)].map((t) => Float32Array.from(t.dataSync() as Float32Array));
+      opt.dispose();
+      vars.forEach((v) => v.dispose());
+      return out;
+    };
+    const wasm = await train('wasm');
+    const cpu = await train('cpu');
+    assert.equal(wasm.length, cpu.length);
+    wasm.forEach((w, i) => assert.deepEqual(Buffer.from(w.buffer), Buffer.from((cpu[i] as Float32Array).buffer), `tensor ${i}`));
   });
 
   test('causal conv: output t ignores inputs after t; gradients match cpu', async () => {

@@ -437,6 +437,49 @@ function reluGradBody(): { params: number[]; locals: [number, number][]; code: n
   return { params: Array<number>(5).fill(I32), locals: [[2, I32], [1, V128]], code: c.bytes };
 }
 
+/**
+ * adamax(m, u, w, g, k, outM, outU, outW, i0, i1): one Adamax step over float indices [i0, i1)
+ * (a multiple of 4 apart), with the constants k = [β1, 1 − β1, β2, ε, c] (c = −lr / (1 − β1ᵗ)):
+ * m' = m·β1 + g·(1 − β1); u' = max(u·β2, |g|); w' = c·(m' / (u' + ε)) + w — tfjs's
+ * AdamaxOptimizer's operations in its order, each rounded to float32 (no fused multiply-add).
+ */
+function adamaxBody(): { params: number[]; locals: [number, number][]; code: number[] } {
+  const [M, U, W, G, K, OM, OU, OW, I0, I1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [P, END] = [10, 11];
+  const [B1, OMB1, B2, EPS, CC, GV, MN, UN] = [12, 13, 14, 15, 16, 17, 18, 19];
+  const c = new Code();
+  for (const [i, local] of [B1, OMB1, B2, EPS, CC].entries()) c.get(K).splat(4 * i).set(local);
+  c.get(I0).i32(4).emit(opx.i32Mul).set(P);
+  c.get(I1).i32(4).emit(opx.i32Mul).set(END);
+  const at = (base: number): void => {
+    c.get(base).get(P).emit(opx.i32Add);
+  };
+  c.loopWhile(
+    (x) => x.get(P).get(END).emit(opx.i32LtU),
+    () => {
+      at(G);
+      c.load(0).set(GV);
+      // m' = m·β1 + g·(1 − β1)
+      at(M);
+      c.load(0).get(B1).emit(...simdOp(simd.f32x4Mul)).get(GV).get(OMB1).emit(...simdOp(simd.f32x4Mul), ...simdOp(simd.f32x4Add)).set(MN);
+      // u' = max(u·β2, |g|)
+      at(U);
+      c.load(0).get(B2).emit(...simdOp(simd.f32x4Mul)).get(GV).emit(...simdOp(0xe0 /* f32x4.abs */), ...simdOp(0xe9 /* f32x4.max */)).set(UN);
+      at(OM);
+      c.get(MN).store(0);
+      at(OU);
+      c.get(UN).store(0);
+      // w' = c·(m' / (u' + ε)) + w
+      at(OW);
+      c.get(CC).get(MN).get(UN).get(EPS).emit(...simdOp(simd.f32x4Add), ...simdOp(0xe7 /* f32x4.div */), ...simdOp(simd.f32x4Mul));
+      at(W);
+      c.load(0).emit(...simdOp(simd.f32x4Add)).store(0);
+      c.addTo(P, (x) => x.i32(16));
+    },
+  );
+  return { params: Array<number>(10).fill(I32), locals: [[2, I32], [8, V128]], code: c.bytes };
+}
+
 function section(id: number, payload: number[]): number[] {
   return [id, ...uleb(payload.length), ...payload];
 }
@@ -451,7 +494,7 @@ function utf8(s: string): number[] {
 /** Maximum size of the engine's memory: 4 GiB (wasm32's limit), reserved, not committed. */
 const MAX_PAGES = 65536;
 
-/** The module: imports a shared memory `env.memory`, exports `gemm`, `gradW`, `gemmRowMajor`, `colSums` and `reluGrad`. */
+/** The module: imports a shared memory `env.memory`, exports its kernels by name (see the `*Body` functions). */
 export function gemmModuleBytes(fma: boolean): Uint8Array {
   const funcs = [
     { ...gemmBody(fma, true), name: 'gemm' },
@@ -459,6 +502,7 @@ export function gemmModuleBytes(fma: boolean): Uint8Array {
     { ...gemmBody(fma, false), name: 'gemmRowMajor' },
     { ...colSumsBody(), name: 'colSums' },
     { ...reluGradBody(), name: 'reluGrad' },
+    { ...adamaxBody(), name: 'adamax' },
   ];
   const types = vec(funcs.map((f) => [0x60, ...uleb(f.params.length), ...f.params, 0x00]));
   const imports = vec([[...utf8('env'), ...utf8('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]);
@@ -520,7 +564,7 @@ const WORKER_SOURCE = String.raw`
 const { workerData } = require('worker_threads');
 const { memory, module, index, ctrlOffset } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const fns = [inst.exports.gemm, inst.exports.gradW, inst.exports.gemmRowMajor, inst.exports.colSums, inst.exports.reluGrad];
+const fns = [inst.exports.gemm, inst.exports.gradW, inst.exports.gemmRowMajor, inst.exports.colSums, inst.exports.reluGrad, inst.exports.adamax];
 let gen = 0;
 for (;;) {
   // A fresh view each time: the memory may have grown (growing a shared memory keeps its start).
@@ -555,7 +599,7 @@ export function colSumsScratchLength(rows: number, cols: number): number {
 }
 
 /** What one thread computes: a kernel and its arguments, or nothing (`null`). */
-type Job = { readonly fn: 0 | 1 | 2 | 3 | 4; readonly args: readonly number[] } | null;
+type Job = { readonly fn: 0 | 1 | 2 | 3 | 4 | 5; readonly args: readonly number[] } | null;
 
 /** Memory, module instance and worker threads of the GEMM kernels. */
 export class GemmEngine {
@@ -587,7 +631,7 @@ export class GemmEngine {
     new Int32Array(this.memory.buffer, this.ctrlOffset, CTRL_BYTES / 4).fill(0);
     const module = new (wasmJs().Module)(gemmModuleBytes(this.fma));
     const exports = new (wasmJs().Instance)(module, { env: { memory: this.memory } }).exports as Record<string, (...a: number[]) => void>;
-    this.fns = ['gemm', 'gradW', 'gemmRowMajor', 'colSums', 'reluGrad'].map((name) => exports[name] as (...a: number[]) => void);
+    this.fns = ['gemm', 'gradW', 'gemmRowMajor', 'colSums', 'reluGrad', 'adamax'].map((name) => exports[name] as (...a: number[]) => void);
     for (let i = 1; i < threads; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, module, index: i, ctrlOffset: this.ctrlOffset } });
       // Idle workers block in Atomics.wait and must not keep the process alive.
@@ -746,6 +790,35 @@ export class GemmEngine {
     for (let i = 4 * quads; i < length; i++) {
       const v = xv[i] as number;
       o[i] = Math.fround((d[i] as number) * (v > 0 ? 1 : Number.isNaN(v) ? NaN : 0));
+    }
+  }
+
+  /**
+   * One Adamax step over `length` floats (see the kernel): m, u, w, g and the outputs are float
+   * offsets; `constants` is a float offset of [β1, 1 − β1, β2, ε, c] as float32. The last
+   * `length % 4` values are done here in JavaScript with the same float32 roundings.
+   */
+  adamax(m: number, u: number, w: number, g: number, constants: number, outM: number, outU: number, outW: number, length: number): void {
+    const quads = Math.floor(length / 4);
+    const jobs: Job[] = [];
+    for (let i = 0; i < this.threads; i++) {
+      const q0 = Math.floor((quads * i) / this.threads);
+      const q1 = Math.floor((quads * (i + 1)) / this.threads);
+      jobs.push(q1 > q0 ? { fn: 5, args: [m, u, w, g, constants, outM, outU, outW, 4 * q0, 4 * q1].map((v, j) => (j < 8 ? 4 * v : v)) } : null);
+    }
+    this.run(jobs);
+    const [b1, omb1, b2, eps, cc] = this.view(constants, 5) as unknown as number[] as [number, number, number, number, number];
+    const f = Math.fround;
+    const [mv, uv, wv, gv, om, ou, ow] = [m, u, w, g, outM, outU, outW].map((p) => this.view(p, length)) as Float32Array[] as [
+      Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array,
+    ];
+    for (let i = 4 * quads; i < length; i++) {
+      const gi = gv[i] as number;
+      const mn = f(f((mv[i] as number) * b1) + f(gi * omb1));
+      const un = Math.max(f((uv[i] as number) * b2), Math.abs(gi));
+      om[i] = mn;
+      ou[i] = un;
+      ow[i] = f(f(cc * f(mn / f(un + eps))) + (wv[i] as number));
     }
   }
 

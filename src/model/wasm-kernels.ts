@@ -10,7 +10,8 @@
  *   phase (see {@link conv1dBackpropInput}); other shapes fall through to wasm's kernel.
  * - `BatchMatMul` with `transposeA`/`transposeB` (Dense backprop): wasm's transposed product is
  *   5–14× slower than its plain one; we transpose first, then multiply plainly.
- * - ReLU's gradient: one fused kernel instead of Step, Cast and Multiply.
+ * - ReLU's gradient: one fused kernel instead of Step, Cast and Multiply; an Adamax step per
+ *   variable in one pass (`FmmAdamaxStep`, used by `SaveableAdamax`).
  * - `_FusedMatMul` with a transposed operand: wasm's is wrong (see its registration below).
  * - `Sum` over leading axes (bias gradients: [N, T, C] summed to [C]): wasm transposes, then
  *   reduces (≈ 80 ms for the paper's first layer); one pass over the heap in JS takes ≈ 15 ms.
@@ -574,6 +575,12 @@ function engineFusedMatMul(backend: HeapBackend, inputs: tf.NamedTensorInfoMap, 
   return out;
 }
 
+/**
+ * One Adamax step for one variable on wasm: inputs m, u, w, g (same shape) and `constants`
+ * [β1, 1 − β1, β2, ε, −lr/(1 − β1ᵗ)]; outputs [m', u', w']. Used by `SaveableAdamax`.
+ */
+export const ADAMAX_STEP_KERNEL = 'FmmAdamaxStep';
+
 /** Our kernel for ReLU's gradient on wasm (dy · step(x)); other backends keep tfjs's ops. */
 const RELU_GRAD_KERNEL = 'FmmReluGrad';
 
@@ -745,6 +752,24 @@ export function installWasmTrainingKernels(): void {
       const onWasm = tf.getBackend() === 'wasm' && x.dtype === 'float32' && !Array.isArray(dy) && dy.dtype === 'float32';
       if (!onWasm) return reluGrad.gradFunc(dy, saved, attrs);
       return { x: () => tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: dy as tf.Tensor, x }) as tf.Tensor };
+    },
+  });
+
+  // One Adamax step per variable in one pass (see SaveableAdamax.applyGradients): tfjs's takes ten
+  // element-wise operations, each a pass over the variable (the first Dense kernel: 4.5 M values).
+  tf.registerKernel({
+    kernelName: ADAMAX_STEP_KERNEL,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend }) => {
+      const [m, u, w, g, k] = ['m', 'u', 'w', 'g', 'constants'].map((name) => input(inputs, name)) as [Info, Info, Info, Info, Info];
+      for (const t of [m, u, w, g, k]) if (t.dtype !== 'float32') throw new Error(`${ADAMAX_STEP_KERNEL}: float32 only`);
+      return onEngine(heap(backend), (call) => {
+        const [mp, up, wp, gp, kp] = [m, u, w, g, k].map((t) => call.input(t)) as [number, number, number, number, number];
+        const outs = [0, 1, 2].map(() => call.output([...w.shape]));
+        const [om, ou, ow] = outs as [(typeof outs)[0], (typeof outs)[0], (typeof outs)[0]];
+        call.e.adamax(mp, up, wp, gp, kp, om.ptr, ou.ptr, ow.ptr, tf.util.sizeFromShape(w.shape));
+        return outs.map((o) => o.info);
+      });
     },
   });
 
