@@ -8,6 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { assembleModule, f32x4Const, I32, op, simd, simdOp, sleb, uleb, V128, wasmApi } from '../src/dsp/wasm-emit.ts';
 import { PAPER_CONV_LAYERS } from '../src/model/cnn.ts';
+import { relaxedSimdAvailable } from '../src/model/wasm-gemm.ts';
 import { median } from './timing.ts';
 
 /** Multiply-accumulates of one layer's forward pass, per sample. */
@@ -52,6 +53,9 @@ export function paperCnnFlopsPerSample(inputLength = 64000): { inference: number
   return { inference: 2 * forward, training: 2 * (forward + backward), layers };
 }
 
+/** relaxed SIMD's f32x4.relaxed_madd (a·b + c, fused where the CPU has FMA). */
+const F32X4_RELAXED_MADD = 0x105;
+
 /** Independent multiply-add chains in the peak kernel: enough to hide the latency of both. */
 const CHAINS = 12;
 /** Flops per loop iteration: each chain does a 4-lane multiply and a 4-lane add. */
@@ -59,10 +63,11 @@ const FLOPS_PER_ITERATION = CHAINS * 4 * 2;
 
 /**
  * A WebAssembly function `peak(iterations)` that runs `CHAINS` independent `acc = acc·c + d`
- * chains of f32x4 operations (what a convolution's inner loop does without fused multiply-add),
- * then stores the accumulators so the work cannot be optimised away.
+ * chains of f32x4 operations (what a convolution's inner loop does), as a multiply and an add
+ * (SIMD128) or, with `fma`, as relaxed SIMD's multiply-add (what the project's GEMM engine uses
+ * where V8 has it), then stores the accumulators so the work cannot be optimised away.
  */
-export function peakKernelBytes(): Uint8Array {
+export function peakKernelBytes(fma = false): Uint8Array {
   const get = (i: number): number[] => [op.localGet, ...uleb(i)];
   const set = (i: number): number[] => [op.localSet, ...uleb(i)];
   // Locals: 0 = iterations (param), 1 = counter, 2 = c, 3 = d, 4… = accumulators.
@@ -74,7 +79,10 @@ export function peakKernelBytes(): Uint8Array {
   code.push(...f32x4Const([1e-4, 2e-4, 3e-4, 4e-4]), ...set(D));
   for (let k = 0; k < CHAINS; k++) code.push(...f32x4Const([k, k + 0.25, k + 0.5, k + 0.75]), ...set(ACC + k));
   code.push(op.block, op.blockVoid, op.loop, op.blockVoid);
-  for (let k = 0; k < CHAINS; k++) code.push(...get(ACC + k), ...get(C), ...simdOp(simd.f32x4Mul), ...get(D), ...simdOp(simd.f32x4Add), ...set(ACC + k));
+  for (let k = 0; k < CHAINS; k++) {
+    if (fma) code.push(...get(ACC + k), ...get(C), ...get(D), ...simdOp(F32X4_RELAXED_MADD), ...set(ACC + k));
+    else code.push(...get(ACC + k), ...get(C), ...simdOp(simd.f32x4Mul), ...get(D), ...simdOp(simd.f32x4Add), ...set(ACC + k));
+  }
   code.push(...get(1), op.i32Const, ...sleb(1), op.i32Add, op.localTee, ...uleb(1), ...get(0), op.i32LtU, op.br_if, 0x00);
   code.push(op.end, op.end);
   for (let k = 0; k < CHAINS; k++) code.push(op.i32Const, ...sleb(16 * k), ...get(ACC + k), ...simdOp(simd.v128Store, [4, 0]));
@@ -98,6 +106,8 @@ parentPort.postMessage('ready');
 /** Measured f32 SIMD throughput of WebAssembly on this machine. */
 export interface WasmPeak {
   readonly threads: number;
+  /** Whether the kernel used relaxed SIMD's fused multiply-add. */
+  readonly fma: boolean;
   /** Median over trials of all threads' flops / wall time, GFLOP/s. */
   readonly gflops: number;
   readonly trials: number;
@@ -108,8 +118,9 @@ export interface WasmPeak {
  * Runs the peak kernel on `threads` worker threads at once, `trials` times, and returns the
  * median throughput. Each trial takes about `secondsPerTrial`.
  */
-export async function measureWasmPeak(threads: number, trials = 3, secondsPerTrial = 0.5): Promise<WasmPeak> {
-  const bytes = peakKernelBytes();
+export async function measureWasmPeak(threads: number, trials = 3, secondsPerTrial = 0.5, fma = false): Promise<WasmPeak> {
+  if (fma && !relaxedSimdAvailable()) throw new Error('this V8 has no relaxed SIMD');
+  const bytes = peakKernelBytes(fma);
   // Calibrate on one thread: ~20–40 GFLOP/s → iterations for the requested duration.
   const api = wasmApi();
   if (!api) throw new Error('this runtime has no WebAssembly');
@@ -142,6 +153,9 @@ export async function measureWasmPeak(threads: number, trials = 3, secondsPerTri
     threads,
     gflops: median(results),
     trials,
-    note: `${CHAINS} independent f32x4 multiply + add chains (no fused multiply-add in WebAssembly SIMD128), all threads at once`,
+    fma,
+    note: fma
+      ? `${CHAINS} independent f32x4.relaxed_madd chains (relaxed SIMD), all threads at once`
+      : `${CHAINS} independent f32x4 multiply + add chains (no fused multiply-add in WebAssembly SIMD128), all threads at once`,
   };
 }

@@ -51,7 +51,7 @@ const SECTIONS: Record<string, Section> = {
   },
   train: {
     describe: 'paper CNN (input [64000, 1], batch 32, Adamax): training and inference samples/s per backend present',
-    run: (quick, log) => benchTrainBackend({ steps: quick ? 2 : 5, warmup: quick ? 1 : 2, profile: !quick, outFile: null, log }),
+    run: (quick, log) => benchTrainBackend({ steps: quick ? 2 : 9, warmup: quick ? 1 : 2, profile: !quick, outFile: null, log }),
   },
   ddx7: {
     describe: 'DDX7: training steps/s (batch 4 × 1 s excerpts, 128 channels, 1 s reverb) and the real-time factor of streaming rendering (32 ms blocks)',

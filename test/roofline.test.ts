@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { paperCnnFlopsPerSample, paperCnnMacs, peakKernelBytes } from '../bench/roofline.ts';
 import { type WasmMemory, wasmApi } from '../src/dsp/wasm-emit.ts';
+import { relaxedSimdAvailable } from '../src/model/wasm-gemm.ts';
 import { expectClose } from './helpers.ts';
 
 test('paper CNN multiply-accumulates per sample match the layer shapes (F = 3008)', () => {
@@ -23,10 +24,11 @@ test('paper CNN multiply-accumulates per sample match the layer shapes (F = 3008
   assert.equal(f.training, 3 * f.inference);
 });
 
-test('the SIMD peak kernel computes acc·c + d, n times, in every chain and lane', () => {
+for (const fma of [false, true]) test(`the SIMD peak kernel${fma ? ' (relaxed-SIMD FMA)' : ''} computes acc·c + d, n times, in every chain and lane`, () => {
   const api = wasmApi();
   assert.ok(api, 'WebAssembly');
-  const { peak, memory } = new api.Instance(new api.Module(peakKernelBytes()), {}).exports as { peak: (n: number) => void; memory: WasmMemory };
+  if (fma) assert.ok(relaxedSimdAvailable(), 'relaxed SIMD');
+  const { peak, memory } = new api.Instance(new api.Module(peakKernelBytes(fma)), {}).exports as { peak: (n: number) => void; memory: WasmMemory };
   const n = 50;
   peak(n);
   const out = new Float32Array(memory.buffer, 0, 12 * 4);
