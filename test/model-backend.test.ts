@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, type BackendInfo } from '../src/model/backend.ts';
+import { describeBackend, initBackend, type BackendInfo } from '../src/model/backend.ts';
+import { relaxedSimdAvailable } from '../src/model/wasm-gemm.ts';
 import { causalConv1d } from '../src/model/conv-grads.ts';
 import { assertTfjsVersion } from '../src/model/wasm-kernels.ts';
 import { SaveableAdamax } from '../src/model/adamax.ts';
@@ -452,9 +453,11 @@ describe(`wasm training kernels and conv gradients`, () => {
     await tf.setBackend('wasm');
   });
 
-  test('backend info reports wasm and its threads', () => {
+  test('backend info reports wasm, its threads and whether its kernels fuse multiply-adds', () => {
     assert.equal(wasmInfo.name, 'wasm');
     assert.ok(wasmInfo.threads >= 1);
+    assert.equal(wasmInfo.wasmSimd, relaxedSimdAvailable() ? 'relaxed-simd-fma' : 'simd128');
+    assert.match(describeBackend(wasmInfo), /^backend wasm, \d+ threads?, (relaxed-SIMD FMA|SIMD128) \(tfjs 4\.22\.0\)$/);
   });
 });
 

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
 import { installDilatedConvGradient } from './conv-grads.ts';
 import { assertTfjsVersion, installWasmTrainingKernels } from './wasm-kernels.ts';
+import { relaxedSimdAvailable } from './wasm-gemm.ts';
 import { installPthreadWorkerShim, logicalCores, withLogicalCoresForThreads } from './wasm-threads.ts';
 
 /** Backends this project can run on, fastest first. */
@@ -33,6 +34,12 @@ export interface BackendInfo {
   readonly threads: number;
   /** Version of `@tensorflow/tfjs-core`. */
   readonly tfjsVersion: string;
+  /**
+   * wasm only: whether the project's SIMD kernels fuse multiply-adds (`relaxed-simd-fma`, where V8
+   * has relaxed SIMD; the CPU may fuse or not, so results can differ between machines in the last
+   * bits) or multiply then add (`simd128`).
+   */
+  readonly wasmSimd?: 'relaxed-simd-fma' | 'simd128';
 }
 
 /** Options of {@link initBackend}. */
@@ -138,7 +145,12 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
       break;
   }
   await tf.ready();
-  current = Object.freeze({ name, threads: actualThreads, tfjsVersion: tf.version_core });
+  current = Object.freeze({
+    name,
+    threads: actualThreads,
+    tfjsVersion: tf.version_core,
+    ...(name === 'wasm' ? { wasmSimd: relaxedSimdAvailable() ? ('relaxed-simd-fma' as const) : ('simd128' as const) } : {}),
+  });
   return current;
 }
 
@@ -152,7 +164,8 @@ export function backendInfo(): BackendInfo {
   return current;
 }
 
-/** One line for command output, e.g. `backend wasm, 2 threads (tfjs 4.22.0)`. */
+/** One line for command output, e.g. `backend wasm, 2 threads, relaxed-SIMD FMA (tfjs 4.22.0)`. */
 export function describeBackend(info: BackendInfo): string {
-  return `backend ${info.name}, ${info.threads} thread${info.threads === 1 ? '' : 's'} (tfjs ${info.tfjsVersion})`;
+  const simd = info.wasmSimd === undefined ? '' : info.wasmSimd === 'relaxed-simd-fma' ? ', relaxed-SIMD FMA' : ', SIMD128';
+  return `backend ${info.name}, ${info.threads} thread${info.threads === 1 ? '' : 's'}${simd} (tfjs ${info.tfjsVersion})`;
 }
