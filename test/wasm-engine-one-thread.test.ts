@@ -48,9 +48,9 @@ describe('engine kernels, one wasm thread (own memory, copies)', () => {
   });
 
   for (const [n, w, c, k, f, s] of [
-    [2, 517, 4, 32, 8, 4],
-    [2, 250, 8, 9, 8, 4],
-    [1, 129, 1, 5, 16, 2],
+    [3, 2053, 4, 32, 8, 4],
+    [2, 2500, 8, 9, 16, 4],
+    [2, 13201, 1, 5, 16, 2],
   ] as const) {
     test(`conv1d n ${n} w ${w} c ${c} k ${k} f ${f} stride ${s}: forward, dx, dw`, async () => {
       const x = randArray(n * w * c);

@@ -381,6 +381,10 @@ function onEngine<T>(backend: HeapBackend, body: (call: EngineCall) => T): T {
   }
 }
 
+/** Below this many multiply-adds, or output positions (batch × length), a convolution stays on XNNPACK. */
+const ENGINE_MIN_CONV_MACS = 1 << 20;
+const ENGINE_MIN_CONV_ROWS = 256;
+
 /**
  * Below this many multiply-adds per output position (K·C), XNNPACK's direct forward and input
  * gradient kernels are as fast. (The filter gradient has no such limit: for the paper's first
@@ -415,6 +419,10 @@ function engineConv1d(
   const [n, , w, c] = xShape as Shape4;
   const [, k, , f] = filterShape as Shape4;
   if (f % NR !== 0 || k * c < minReduction) return null;
+  // Small convolutions (a streaming TCN's 32 ms blocks) stay on XNNPACK, which keeps its packed
+  // weights between calls; the engine packs them in JavaScript on every call (≈ 150 multiply-adds'
+  // time per weight), which pays off only over enough output rows.
+  if (n * info.outWidth < ENGINE_MIN_CONV_ROWS || n * info.outWidth * k * c * f < ENGINE_MIN_CONV_MACS) return null;
   return { n, w, c, k, f, s: info.strideWidth, ow: info.outWidth };
 }
 
