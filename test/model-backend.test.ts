@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describeBackend, initBackend, type BackendInfo } from '../src/model/backend.ts';
 import { relaxedSimdAvailable } from '../src/model/wasm-gemm.ts';
 import { causalConv1d } from '../src/model/conv-grads.ts';
-import { assertTfjsVersion } from '../src/model/wasm-kernels.ts';
+import { assertTfjsVersion, wasmEngineStats } from '../src/model/wasm-kernels.ts';
 import { SaveableAdamax } from '../src/model/adamax.ts';
 import { buildPaperCnn } from '../src/model/cnn.ts';
 import { buildTcn } from '../src/model/tcn.ts';
@@ -218,7 +218,11 @@ describe(`wasm training kernels and conv gradients`, () => {
       const w = randArray(cs.kh * cs.kw * cs.c * cs.f);
       const info = tf.backend_util.computeConv2DInfo([cs.n, cs.h, cs.w, cs.c], [cs.kh, cs.kw, cs.c, cs.f], cs.strides, cs.dilations, cs.pad);
       const r = randArray(cs.n * info.outHeight * info.outWidth * cs.f);
+      const runsBefore = wasmEngineStats()?.runs ?? 0;
       const wasm = await on('wasm', () => convGrads(cs, x, w, r));
+      if (name.includes('engine') && cs.pad === 'valid') {
+        assert.ok((wasmEngineStats()?.runs ?? 0) > runsBefore, 'the GEMM engine ran (not a fallback)');
+      }
       const cpu = await on('cpu', () => convGrads(cs, x, w, r));
       expectClose(relMaxError(wasm.y, cpu.y), 0, { atol: 1e-5 }, 'forward, wasm vs cpu');
       expectClose(relMaxError(wasm.dx, cpu.dx), 0, { atol: 1e-5 }, 'dx, wasm vs cpu');
@@ -375,7 +379,9 @@ describe(`wasm training kernels and conv gradients`, () => {
       vars.forEach((v) => v.dispose());
       return out;
     };
+    const runsBefore = wasmEngineStats()?.runs ?? 0;
     const wasm = await train('wasm');
+    assert.ok((wasmEngineStats()?.runs ?? 0) >= runsBefore + 12, 'one engine Adamax step per variable and step');
     const cpu = await train('cpu');
     assert.equal(wasm.length, cpu.length);
     wasm.forEach((w, i) => assert.deepEqual(Buffer.from(w.buffer), Buffer.from((cpu[i] as Float32Array).buffer), `tensor ${i}`));
@@ -465,6 +471,49 @@ describe(`wasm training kernels and conv gradients`, () => {
     assert.ok(wasmInfo.threads >= 1);
     assert.equal(wasmInfo.wasmSimd, relaxedSimdAvailable() ? 'relaxed-simd-fma' : 'simd128');
     assert.match(describeBackend(wasmInfo), /^backend wasm, \d+ threads?, (relaxed-SIMD FMA|SIMD128) \(tfjs 4\.22\.0\)$/);
+    // With threads, the engine works in place on tfjs's shared heap.
+    const stats = wasmEngineStats();
+    assert.ok(stats !== null && stats.runs > 0);
+    assert.equal(stats.inPlace, wasmInfo.threads > 1);
+  });
+
+  test('matMul edge cases equal cpu: mismatched inner sizes refused, mixed ranks, a per-row bias [M, 1]', async () => {
+    const [av, bv, badv] = [randArray(256 * 64), randArray(64 * 256), randArray(65 * 256)].map((v) => Float32Array.from(v)) as [Float32Array, Float32Array, Float32Array];
+    const run = (): Array<number[] | string> =>
+      tf.tidy(() => {
+        const a = tf.tensor2d(av, [256, 64]);
+        const b = tf.tensor2d(bv, [64, 256]);
+        const bad = tf.tensor2d(badv, [65, 256]);
+        let refused = 'accepted';
+        try {
+          tf.matMul(a, bad).dataSync();
+        } catch (e) {
+          refused = /inner shapes/.test(String(e)) ? 'refused' : String(e);
+        }
+        const mixed = tf.matMul(a, b.reshape([1, 64, 256]));
+        const rowBias = tf.linspace(-5, 5, 256).reshape([256, 1]);
+        const fused = tf.fused.matMul({ a, b, bias: rowBias, activation: 'relu' });
+        return [refused, mixed.shape, Array.from(mixed.dataSync()), Array.from(fused.dataSync())];
+      });
+    const wasm = await on('wasm', run);
+    const cpu = await on('cpu', run);
+    assert.equal(wasm[0], 'refused');
+    assert.equal(cpu[0], 'refused');
+    assert.deepEqual(wasm[1], cpu[1]);
+    expectClose(relMaxError(wasm[2] as number[], cpu[2] as number[]), 0, { atol: 1e-5 }, 'mixed ranks');
+    expectClose(relMaxError(wasm[3] as number[], cpu[3] as number[]), 0, { atol: 1e-5 }, 'per-row bias');
+  });
+
+  test('second derivative through ReLU (our gradient kernel has its own gradient) equals cpu', async () => {
+    const run = (): Float32Array =>
+      tf.tidy(() => {
+        const x = tf.tensor1d([-1, 2, 3, -0.5, 0.25]);
+        const g = tf.grad((t: tf.Tensor) => tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.relu(u), tf.square(u))))(t).sum());
+        return g(x).dataSync() as Float32Array;
+      });
+    const wasm = await on('wasm', run);
+    const cpu = await on('cpu', run);
+    assert.deepEqual(Array.from(wasm), Array.from(cpu));
   });
 });
 

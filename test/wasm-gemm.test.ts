@@ -142,6 +142,43 @@ describe('GemmEngine', () => {
     });
   }
 
+  test('an engine used after dispose() throws instead of waiting for its stopped workers', async () => {
+    const e = new GemmEngine(2, true);
+    e.reset();
+    const a = e.alloc(64);
+    e.gemm(a.ptr / 4, 0, 8, 8, 1, 8, a.ptr / 4, 8, a.ptr / 4, 'row-major');
+    assert.equal(e.runs, 1);
+    await e.dispose();
+    assert.throws(() => e.gemm(a.ptr / 4, 0, 8, 8, 1, 8, a.ptr / 4, 8, a.ptr / 4, 'row-major'), /after dispose/);
+  });
+
+  test('gemm with B row-major and an output batch stride equals the packed, contiguous product', () => {
+    const e = engine(2, true);
+    e.reset();
+    const [batches, t, k, n, aRow] = [3, 37, 40, 16, 5];
+    const aLen = (batches - 1) * 300 + (t - 1) * aRow + k;
+    const a = randArray(aLen);
+    const b = randArray(k * n);
+    const ab = e.alloc(aLen);
+    ab.view().set(a);
+    const bp = e.alloc(k * n);
+    packB(b, k, n, bp.view());
+    const br = e.alloc(k * n);
+    br.view().set(b);
+    const c1 = e.alloc(batches * t * n);
+    const cBatch = t * n + 24; // gaps between examples stay untouched
+    const c2 = e.alloc(batches * cBatch);
+    c2.view().fill(7);
+    e.gemm(ab.ptr / 4, 300, aRow, t, batches, k, bp.ptr / 4, n, c1.ptr / 4);
+    e.gemm(ab.ptr / 4, 300, aRow, t, batches, k, br.ptr / 4, n, c2.ptr / 4, 'row-major', cBatch);
+    const v1 = c1.view();
+    const v2 = c2.view();
+    for (let bi = 0; bi < batches; bi++) {
+      assert.deepEqual(Array.from(v2.subarray(bi * cBatch, bi * cBatch + t * n)), Array.from(v1.subarray(bi * t * n, (bi + 1) * t * n)));
+      assert.ok(v2.subarray(bi * cBatch + t * n, (bi + 1) * cBatch).every((v) => v === 7));
+    }
+  });
+
   test('a column count that is not a multiple of 8 is refused', () => {
     const e = engine(1, true);
     e.reset();

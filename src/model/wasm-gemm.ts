@@ -551,6 +551,12 @@ export function relaxedSimdAvailable(): boolean {
 const CTRL_GEN = 0;
 const CTRL_DONE = 1;
 const CTRL_ERROR = 2;
+/** Set to 1 to stop the workers. */
+const CTRL_STOP = 3;
+/** Workers that have instantiated the module and are waiting for jobs. */
+const CTRL_READY = 4;
+/** How long the caller waits for its workers (start-up, or one job) before giving up. */
+const WORKER_TIMEOUT_MS = 120_000;
 /** Per-thread job: function id + 13 args, from slot 16 on, 16 slots per thread. */
 const CTRL_JOBS = 16;
 const JOB_SLOTS = 16;
@@ -565,13 +571,16 @@ const { workerData } = require('worker_threads');
 const { memory, module, index, ctrlOffset } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
 const fns = [inst.exports.gemm, inst.exports.gradW, inst.exports.gemmRowMajor, inst.exports.colSums, inst.exports.reluGrad, inst.exports.adamax];
-let gen = 0;
+let gen = Atomics.load(new Int32Array(memory.buffer, ctrlOffset, 1024), 0);
+Atomics.add(new Int32Array(memory.buffer, ctrlOffset, 1024), 4, 1);
+Atomics.notify(new Int32Array(memory.buffer, ctrlOffset, 1024), 4);
 for (;;) {
   // A fresh view each time: the memory may have grown (growing a shared memory keeps its start).
   const ctrl = new Int32Array(memory.buffer, ctrlOffset, 1024);
+  // The generation only ever changes (it may wrap around): wait while it is the one last served.
   Atomics.wait(ctrl, 0, gen);
+  if (Atomics.load(ctrl, 3) !== 0) break;
   gen = Atomics.load(ctrl, 0);
-  if (gen < 0) break;
   const base = 16 + 16 * index;
   const fn = ctrl[base];
   const args = Array.from(ctrl.subarray(base + 1, base + 14));
@@ -638,6 +647,23 @@ export class GemmEngine {
       w.unref();
       this.workers.push(w);
     }
+    // Wait (synchronously: kernels are synchronous) until every worker is listening, so that a
+    // worker that cannot start is an error here rather than a hang at the first job.
+    const ctrl = this.control();
+    const deadline = Date.now() + WORKER_TIMEOUT_MS;
+    for (let ready = Atomics.load(ctrl, CTRL_READY); ready < threads - 1; ready = Atomics.load(ctrl, CTRL_READY)) {
+      if (Date.now() > deadline) {
+        void this.dispose();
+        throw new Error(`GemmEngine: ${threads - 1 - ready} of ${threads - 1} worker threads did not start`);
+      }
+      Atomics.wait(ctrl, CTRL_READY, ready, 100);
+    }
+  }
+
+  private disposed = false;
+
+  private control(): Int32Array {
+    return new Int32Array(this.memory.buffer, this.ctrlOffset, CTRL_BYTES / 4);
   }
 
   /** Frees every buffer handed out by {@link alloc}. */
@@ -664,8 +690,17 @@ export class GemmEngine {
   }
 
   /** Runs one job per thread (job i on thread i; thread 0 is the caller) and waits for all. */
+  /** Kernel runs so far (for tests that must know the engine, not a fallback, did the work). */
+  get runs(): number {
+    return this.runCount;
+  }
+
+  private runCount = 0;
+
   private run(jobs: readonly Job[]): void {
-    const ctrl = new Int32Array(this.memory.buffer, this.ctrlOffset, CTRL_BYTES / 4);
+    if (this.disposed) throw new Error('GemmEngine: used after dispose()');
+    this.runCount++;
+    const ctrl = this.control();
     for (let i = 1; i < this.threads; i++) {
       const job = jobs[i] ?? null;
       const base = CTRL_JOBS + JOB_SLOTS * i;
@@ -675,7 +710,7 @@ export class GemmEngine {
     Atomics.store(ctrl, CTRL_DONE, 0);
     Atomics.store(ctrl, CTRL_ERROR, 0);
     if (this.threads > 1) {
-      Atomics.add(ctrl, CTRL_GEN, 1);
+      Atomics.store(ctrl, CTRL_GEN, (Atomics.load(ctrl, CTRL_GEN) + 1) | 0);
       Atomics.notify(ctrl, CTRL_GEN);
     }
     let error: unknown = null;
@@ -686,9 +721,15 @@ export class GemmEngine {
       error = e;
     }
     const want = this.threads - 1;
+    const deadline = Date.now() + WORKER_TIMEOUT_MS;
     for (;;) {
       const done = Atomics.load(ctrl, CTRL_DONE);
       if (done >= want) break;
+      if (Date.now() > deadline) {
+        // A worker died (its 'exit' event cannot be delivered while this thread blocks).
+        this.disposed = true;
+        throw new Error(`GemmEngine: ${want - done} worker thread(s) did not answer within ${WORKER_TIMEOUT_MS / 1000} s`);
+      }
       Atomics.wait(ctrl, CTRL_DONE, done, 1000);
     }
     if (error !== null) throw error;
@@ -824,8 +865,10 @@ export class GemmEngine {
 
   /** Stops the worker threads. */
   async dispose(): Promise<void> {
-    const ctrl = new Int32Array(this.memory.buffer, this.ctrlOffset, CTRL_BYTES / 4);
-    Atomics.store(ctrl, CTRL_GEN, -1);
+    this.disposed = true;
+    const ctrl = this.control();
+    Atomics.store(ctrl, CTRL_STOP, 1);
+    Atomics.store(ctrl, CTRL_GEN, (Atomics.load(ctrl, CTRL_GEN) + 1) | 0);
     Atomics.notify(ctrl, CTRL_GEN);
     await Promise.all(this.workers.map((w) => w.terminate()));
   }

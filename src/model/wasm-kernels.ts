@@ -278,7 +278,7 @@ function sumLeadingAxes(backend: WasmHeapBackend, x: Info, k: number, keepDims: 
 /** The parts of BackendWasm the engine kernels use (tfjs does not export its type). */
 interface HeapBackend extends WasmHeapBackend {
   readonly dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  readonly wasm: { _malloc(bytes: number): number };
+  readonly wasm: { _malloc(bytes: number): number; readonly HEAP32: Int32Array };
   disposeData(dataId: object): boolean;
 }
 
@@ -295,13 +295,27 @@ function gemmEngine(backend: HeapBackend): GemmEngine {
   const memory = threads > 1 ? tfjsSharedWasmMemory() : null;
   if (engine === null || engineMemory !== memory || engine.threads !== threads) {
     void engine?.dispose();
-    engine =
-      memory !== null
-        ? new GemmEngine(threads, true, { memory: memory as SharedMemory, controlBlock: backend.wasm._malloc(CTRL_BYTES) })
-        : new GemmEngine(threads);
+    let external: { memory: SharedMemory; controlBlock: number } | undefined;
+    if (memory !== null) {
+      // Only if the captured memory is this backend's heap: a value written through one must be
+      // read back through the other (else, e.g. after a re-initialised backend, keep our own).
+      const controlBlock = backend.wasm._malloc(CTRL_BYTES) >>> 0;
+      const probe = new Int32Array((memory as SharedMemory).buffer, controlBlock, 1);
+      probe[0] = 0x464d4d31;
+      if (backend.wasm.HEAP32[controlBlock / 4] === 0x464d4d31) external = { memory: memory as SharedMemory, controlBlock };
+    }
+    engine = new GemmEngine(threads, true, external);
     engineMemory = memory;
   }
   return engine;
+}
+
+/**
+ * How much the GEMM engine has done in this process: kernel runs, and whether it works in place on
+ * tfjs's heap. Null before its first use. For tests and diagnostics.
+ */
+export function wasmEngineStats(): { readonly runs: number; readonly inPlace: boolean; readonly threads: number } | null {
+  return engine === null ? null : { runs: engine.runs, inPlace: engine.external, threads: engine.threads };
 }
 
 /**
@@ -312,6 +326,7 @@ function gemmEngine(backend: HeapBackend): GemmEngine {
 class EngineCall {
   readonly e: GemmEngine;
   private readonly temps: Info[] = [];
+  private readonly outputs: Info[] = [];
   private readonly copies: Array<() => void> = [];
 
   constructor(private readonly backend: HeapBackend) {
@@ -349,6 +364,7 @@ class EngineCall {
   output(shape: number[]): { readonly info: Info; readonly ptr: number; view(): Float32Array } {
     const length = tf.util.sizeFromShape(shape);
     const info = this.backend.makeOutput(shape, 'float32');
+    this.outputs.push(info);
     if (this.e.external) {
       const ptr = this.offsetOf(info);
       return { info, ptr, view: () => this.e.view(ptr, length) };
@@ -363,21 +379,24 @@ class EngineCall {
     for (const copy of this.copies) copy();
   }
 
-  /** Releases the temporary tensors. */
-  dispose(): void {
+  /** Releases the temporary tensors (and, after a failure, the outputs). */
+  dispose(failed: boolean): void {
     for (const t of this.temps) this.backend.disposeData(t.dataId);
+    if (failed) for (const t of this.outputs) this.backend.disposeData(t.dataId);
   }
 }
 
 /** Runs `body` on an {@link EngineCall}, copying its outputs out on success, releasing scratch always. */
 function onEngine<T>(backend: HeapBackend, body: (call: EngineCall) => T): T {
   const call = new EngineCall(backend);
+  let failed = true;
   try {
     const out = body(call);
     call.copyOut();
+    failed = false;
     return out;
   } finally {
-    call.dispose();
+    call.dispose(failed);
   }
 }
 
@@ -532,8 +551,11 @@ function engineMatMul(backend: HeapBackend, a: Info, b: Info, ta: boolean, tb: b
   const as = matrixShape(a);
   const bs = matrixShape(b);
   if (as === null || bs === null || (ta && tb) || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  // Mixed ranks and mismatched inner sizes go to tfjs's kernel, which broadcasts or refuses them.
+  if (a.shape.length !== b.shape.length) return null;
   const [m, k] = ta ? [as[1], as[0]] : as;
   const n = tb ? bs[0] : bs[1];
+  if ((tb ? bs[1] : bs[0]) !== k) return null;
   if (m * k * n < ENGINE_MIN_MATMUL_MACS) return null;
   if (tb ? m % NR !== 0 : n % NR !== 0) return null;
   const outShape = a.shape.length === 3 ? [1, m, n] : [m, n];
@@ -578,8 +600,13 @@ function engineFusedMatMul(backend: HeapBackend, inputs: tf.NamedTensorInfoMap, 
   if (a === undefined || b === undefined || preluActivationWeights !== undefined) return null;
   if (attrs.activation !== 'linear' && attrs.activation !== 'relu') return null;
   const n = (attrs.transposeB ? b.shape[b.shape.length - 2] : b.shape[b.shape.length - 1]) as number;
-  const biasSize = bias === undefined ? 0 : tf.util.sizeFromShape(bias.shape);
-  if (bias !== undefined && biasSize !== n && biasSize !== 1) return null;
+  // A bias that varies along the last axis only (shape [N], [1, N], …) or a scalar; others (e.g.
+  // [M, 1], per row) broadcast differently and go to tfjs's kernel.
+  if (bias !== undefined) {
+    const size = tf.util.sizeFromShape(bias.shape);
+    const lastOnly = bias.shape.slice(0, -1).every((d) => d === 1);
+    if (!(size === 1 || (size === n && lastOnly && bias.shape[bias.shape.length - 1] === n))) return null;
+  }
   const out = engineMatMul(backend, a, b, attrs.transposeA, attrs.transposeB);
   if (out === null) return null;
   const ov = backend.typedArrayFromHeap(out);
@@ -741,7 +768,18 @@ export function installWasmTrainingKernels(): void {
     kernelFunc: wrap((r, inputs, attrs, backend) => {
       const a = attrs as unknown as tf._FusedMatMulAttrs;
       const viaEngine = engineFusedMatMul(heap(backend), inputs, a);
-      if (viaEngine !== null || (!a.transposeA && !a.transposeB)) return viaEngine;
+      if (viaEngine !== null) return viaEngine;
+      const bias = inputs['bias'];
+      const activationKernel: Record<string, string | undefined> = { linear: undefined, relu: tf.Relu, relu6: tf.Relu6, elu: tf.Elu, sigmoid: tf.Sigmoid };
+      if (bias !== undefined && bias.shape.length > 1 && a.activation in activationKernel && inputs['preluActivationWeights'] === undefined) {
+        // tfjs-backend-wasm 4.22.0 adds a bias of rank > 1 (e.g. [M, 1], one per row) as if it
+        // were per column (tested): the product, then tfjs's broadcasting Add, then the activation.
+        const product = r.run(tf.BatchMatMul, { a: input(inputs, 'a'), b: input(inputs, 'b') }, { transposeA: a.transposeA, transposeB: a.transposeB });
+        const biased = r.run(tf.Add, { a: product, b: bias });
+        const act = activationKernel[a.activation];
+        return act === undefined ? biased : r.run(act, { x: biased });
+      }
+      if (!a.transposeA && !a.transposeB) return null;
       // tfjs-backend-wasm 4.22.0's _FusedMatMul is wrong whenever an operand is transposed (errors
       // of order 1 against the cpu backend; tested): transpose first, then the plain fused product.
       const swapLast = (t: Info): Info => {
@@ -792,6 +830,15 @@ export function installWasmTrainingKernels(): void {
       });
     },
   });
+  // Its own gradient, for second derivatives through ReLU: linear in dy with slope step(x), flat in x.
+  tf.registerGradient({
+    kernelName: RELU_GRAD_KERNEL,
+    inputsToSave: ['x'],
+    gradFunc: (ddy, saved) => {
+      const [x] = saved as [tf.Tensor];
+      return { dy: () => tf.mul(ddy as tf.Tensor, tf.cast(tf.step(x), 'float32')), x: () => tf.zerosLike(x) };
+    },
+  });
   const reluGrad = tf.getGradient(tf.Relu);
   if (reluGrad === undefined) throw new Error('fmmatch: tfjs has no Relu gradient to replace');
   tf.registerGradient({
@@ -812,6 +859,10 @@ export function installWasmTrainingKernels(): void {
     kernelFunc: ({ inputs, backend }) => {
       const [m, u, w, g, k] = ['m', 'u', 'w', 'g', 'constants'].map((name) => input(inputs, name)) as [Info, Info, Info, Info, Info];
       for (const t of [m, u, w, g, k]) if (t.dtype !== 'float32') throw new Error(`${ADAMAX_STEP_KERNEL}: float32 only`);
+      for (const t of [m, u, g]) {
+        if (!tf.util.arraysEqual(t.shape, w.shape)) throw new Error(`${ADAMAX_STEP_KERNEL}: shape ${t.shape} differs from the variable's ${w.shape}`);
+      }
+      if (tf.util.sizeFromShape(k.shape) !== 5) throw new Error(`${ADAMAX_STEP_KERNEL}: expected 5 constants`);
       return onEngine(heap(backend), (call) => {
         const [mp, up, wp, gp, kp] = [m, u, w, g, k].map((t) => call.input(t)) as [number, number, number, number, number];
         const outs = [0, 1, 2].map(() => call.output([...w.shape]));
