@@ -64,3 +64,15 @@ export function noise(n: number, seed: number): Float64Array {
   }
   return out;
 }
+
+/** max |a − b| / max |b| (b is the reference); the arrays must have equal lengths. */
+export function relMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`relMaxError: lengths ${a.length} and ${b.length} differ`);
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    err = Math.max(err, Math.abs((a[i] as number) - (b[i] as number)));
+    scale = Math.max(scale, Math.abs(b[i] as number));
+  }
+  return err / Math.max(scale, 1e-30);
+}

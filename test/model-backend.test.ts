@@ -16,7 +16,7 @@ import { buildPaperCnn } from '../src/model/cnn.ts';
 import { buildTcn } from '../src/model/tcn.ts';
 import { buildCarrierNet, DEFAULT_CARRIER_NET_CONFIG } from '../src/model/carrier-net.ts';
 import { DEFAULT_LOG_SPECTRUM } from '../src/features/log-spectrum.ts';
-import { expectClose } from './helpers.ts';
+import { expectClose, relMaxError } from './helpers.ts';
 
 const rng = seedrandom('fmmatch-model-backend');
 const randInt = (lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));
@@ -42,17 +42,6 @@ async function on<T>(backend: 'wasm' | 'cpu', fn: () => T): Promise<T> {
   return out;
 }
 
-/** max |a − b| / max |b| */
-function relMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    err = Math.max(err, Math.abs((a[i] as number) - (b[i] as number)));
-    scale = Math.max(scale, Math.abs(b[i] as number));
-  }
-  return err / Math.max(scale, 1e-30);
-}
 
 // ---------- float64 references ----------
 

@@ -9,7 +9,7 @@ import seedrandom from 'seedrandom';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend.ts';
 import { tfjsSharedWasmMemory } from '../src/model/wasm-threads.ts';
-import { expectClose } from './helpers.ts';
+import { expectClose, relMaxError } from './helpers.ts';
 
 const rng = seedrandom('fmmatch-engine-one-thread');
 const randArray = (n: number): Float32Array => Float32Array.from({ length: n }, () => rng() * 2 - 1);
@@ -30,16 +30,7 @@ async function wasmVsCpu(fn: () => Float32Array[]): Promise<number[]> {
     assert.equal(tf.memory().numTensors, before, `tensor leak on ${backend}`);
   }
   const [wasm, cpu] = results as [Float32Array[], Float32Array[]];
-  return wasm.map((w, i) => {
-    const c = cpu[i] as Float32Array;
-    let err = 0;
-    let scale = 0;
-    for (let j = 0; j < c.length; j++) {
-      err = Math.max(err, Math.abs((w[j] as number) - (c[j] as number)));
-      scale = Math.max(scale, Math.abs(c[j] as number));
-    }
-    return err / Math.max(scale, 1e-30);
-  });
+  return wasm.map((w, i) => relMaxError(w, cpu[i] as Float32Array));
 }
 
 describe('engine kernels, one wasm thread (own memory, copies)', () => {

@@ -113,28 +113,48 @@ function name(s: string): number[] {
 }
 
 /**
- * Assembles a module with one exported memory (`memory`, growable, `initialPages` × 64 KiB) and
- * the given functions, each with its own type `(params) → ()`, exported under its name.
+ * Assembles a module with the given functions, each with its own type `(params) → ()`, exported
+ * under its name, and either one exported memory (`memory`, growable, `initialPages` × 64 KiB) or,
+ * with `importSharedMemory`, a shared memory imported as `env.memory` (at least one page, at most
+ * `maxPages`) that worker threads can share.
  */
-export function assembleModule(funcs: readonly FuncBody[], initialPages: number): Uint8Array {
+export function assembleModule(
+  funcs: readonly FuncBody[], initialPages: number, importSharedMemory?: { readonly maxPages: number },
+): Uint8Array {
   const types = vec(funcs.map((f) => [0x60, ...uleb(f.params.length), ...f.params, 0x00]));
   const funcSec = vec(funcs.map((_, i) => uleb(i)));
+  const funcExports = funcs.map((f, i) => [...name(f.exportName), 0x00, ...uleb(i)]);
+  if (importSharedMemory !== undefined) {
+    // limits flag 0x03: shared, with a maximum
+    const imports = vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(1), ...uleb(importSharedMemory.maxPages)]]);
+    return Uint8Array.from([
+      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+      ...section(1, types),
+      ...section(2, imports),
+      ...section(3, funcSec),
+      ...section(7, vec(funcExports)),
+      ...section(10, codeSection(funcs)),
+    ]);
+  }
   const memSec = vec([[0x00, ...uleb(initialPages)]]);
-  const exports = vec([[...name('memory'), 0x02, 0x00], ...funcs.map((f, i) => [...name(f.exportName), 0x00, ...uleb(i)])]);
-  const code = vec(
-    funcs.map((f) => {
-      const body = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.code, op.end];
-      return [...uleb(body.length), ...body];
-    }),
-  );
+  const exports = vec([[...name('memory'), 0x02, 0x00], ...funcExports]);
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, types),
     ...section(3, funcSec),
     ...section(5, memSec),
     ...section(7, exports),
-    ...section(10, code),
+    ...section(10, codeSection(funcs)),
   ]);
+}
+
+function codeSection(funcs: readonly FuncBody[]): number[] {
+  return vec(
+    funcs.map((f) => {
+      const body = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.code, op.end];
+      return [...uleb(body.length), ...body];
+    }),
+  );
 }
 
 /** The slice of the WebAssembly JS API the kernels use, typed here once: the project's `lib` is

@@ -23,7 +23,7 @@
  */
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
-import { I32, V128, f32x4Const, op, simd, simdOp, sleb, uleb } from '../dsp/wasm-emit.ts';
+import { I32, V128, assembleModule, f32x4Const, op, simd, simdOp, sleb, uleb } from '../dsp/wasm-emit.ts';
 
 /** The parts of the WebAssembly JS API used here (the project's `lib` declares none). */
 export interface SharedMemory {
@@ -480,61 +480,28 @@ function adamaxBody(): { params: number[]; locals: [number, number][]; code: num
   return { params: Array<number>(10).fill(I32), locals: [[2, I32], [8, V128]], code: c.bytes };
 }
 
-function section(id: number, payload: number[]): number[] {
-  return [id, ...uleb(payload.length), ...payload];
-}
-function vec(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
-}
-function utf8(s: string): number[] {
-  const bytes = Array.from(new TextEncoder().encode(s));
-  return [...uleb(bytes.length), ...bytes];
-}
-
 /** Maximum size of the engine's memory: 4 GiB (wasm32's limit), reserved, not committed. */
 const MAX_PAGES = 65536;
 
 /** The module: imports a shared memory `env.memory`, exports its kernels by name (see the `*Body` functions). */
 export function gemmModuleBytes(fma: boolean): Uint8Array {
   const funcs = [
-    { ...gemmBody(fma, true), name: 'gemm' },
-    { ...gradWBody(fma), name: 'gradW' },
-    { ...gemmBody(fma, false), name: 'gemmRowMajor' },
-    { ...colSumsBody(), name: 'colSums' },
-    { ...reluGradBody(), name: 'reluGrad' },
-    { ...adamaxBody(), name: 'adamax' },
+    { ...gemmBody(fma, true), exportName: 'gemm' },
+    { ...gradWBody(fma), exportName: 'gradW' },
+    { ...gemmBody(fma, false), exportName: 'gemmRowMajor' },
+    { ...colSumsBody(), exportName: 'colSums' },
+    { ...reluGradBody(), exportName: 'reluGrad' },
+    { ...adamaxBody(), exportName: 'adamax' },
   ];
-  const types = vec(funcs.map((f) => [0x60, ...uleb(f.params.length), ...f.params, 0x00]));
-  const imports = vec([[...utf8('env'), ...utf8('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]);
-  const funcSec = vec(funcs.map((_, i) => uleb(i)));
-  const exports = vec(funcs.map((f, i) => [...utf8(f.name), 0x00, ...uleb(i)]));
-  const code = vec(
-    funcs.map((f) => {
-      const body = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.code, op.end];
-      return [...uleb(body.length), ...body];
-    }),
-  );
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, types),
-    ...section(2, imports),
-    ...section(3, funcSec),
-    ...section(7, exports),
-    ...section(10, code),
-  ]);
+  return assembleModule(funcs, 1, { maxPages: MAX_PAGES });
 }
 
 /** Whether this V8 accepts relaxed SIMD, enabling it first on V8 versions that keep it behind a flag. */
 export function relaxedSimdAvailable(): boolean {
-  const probe = Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, 0x00, 0x01, V128]])),
-    ...section(3, vec([uleb(0)])),
-    ...section(10, vec([(() => {
-      const body = [0x00, ...f32x4Const([1, 1, 1, 1]), ...f32x4Const([1, 1, 1, 1]), ...f32x4Const([1, 1, 1, 1]), ...simdOp(f32x4RelaxedMadd), op.end];
-      return [...uleb(body.length), ...body];
-    })()])),
-  ]);
+  // One relaxed_madd, stored to memory.
+  const code = [op.i32Const, ...sleb(0), ...f32x4Const([1, 1, 1, 1]), ...f32x4Const([1, 1, 1, 1]), ...f32x4Const([1, 1, 1, 1])];
+  code.push(...simdOp(f32x4RelaxedMadd), ...simdOp(simd.v128Store, [4, 0]));
+  const probe = assembleModule([{ params: [], locals: [], code, exportName: 'probe' }], 1);
   if (wasmJs().validate(probe)) return true;
   // Node 20 (V8 11.3) ships relaxed SIMD behind this flag; V8 ≥ 11.4 has it on by default. Wasm
   // feature flags are read when a module is compiled, so setting it now is enough.
