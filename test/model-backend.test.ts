@@ -376,6 +376,23 @@ describe(`wasm training kernels and conv gradients`, () => {
     wasm.forEach((w, i) => assert.deepEqual(Buffer.from(w.buffer), Buffer.from((cpu[i] as Float32Array).buffer), `tensor ${i}`));
   });
 
+  test('Adamax on wasm flushes subnormal weights and moments to zero (x86 runs them 100× slower), keeps NaN', async () => {
+    await tf.setBackend('wasm');
+    const tiny = 1e-39; // subnormal in float32
+    const w = tf.variable(tf.tensor1d([tiny, 1, NaN, -tiny, 2, 3, 4, 5, 6]), true, 'adamax_ftz_test');
+    const opt = new SaveableAdamax(1e-30); // a step too small to move the normal weights
+    opt.applyGradients([{ name: w.name, tensor: tf.tensor1d([0, 1e-3, 0, 0, 1, 2, 3, 1e-40, 5]) }]);
+    const after = Array.from(w.dataSync());
+    assert.ok(Object.is(after[0], 0) && Object.is(after[3], 0), `subnormal weights flushed: ${after}`);
+    assert.ok(Number.isNaN(after[2]), 'NaN kept');
+    assert.deepEqual(after.slice(4), [2, 3, 4, 5, 6]);
+    const state = await opt.getWeights();
+    const m = Array.from(state[2]?.tensor.dataSync() ?? []);
+    assert.equal(m[7], 0, 'a subnormal first moment (0.1 · 1e-40) is flushed');
+    opt.dispose();
+    w.dispose();
+  });
+
   for (const [shape, withAffine] of [[[2, 3001, 1], true], [[4, 50, 3], false], [[7, 5], true]] as Array<[number[], boolean]>) {
     test(`batch normalisation ${JSON.stringify(shape)}${withAffine ? ' with offset and scale, and its gradient' : ''}, wasm vs cpu`, async () => {
       const channels = shape[shape.length - 1] as number;
