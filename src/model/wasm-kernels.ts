@@ -705,18 +705,19 @@ export function installWasmTrainingKernels(): void {
   };
 
   const heap = (backend: object): HeapBackend => backend as unknown as HeapBackend;
+  /** Replaces wasm's kernel `name` by `body`, which may return null to run the replaced kernel. */
+  const replace = (name: string, body: Parameters<typeof wrap>[0]): void => {
+    const original = originals.get(name) as tf.KernelConfig;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({ ...original, kernelFunc: wrap(body, original) });
+  };
 
-  const conv2d = originals.get(tf.Conv2D) as tf.KernelConfig;
-  tf.unregisterKernel(tf.Conv2D, 'wasm');
-  tf.registerKernel({
-    ...conv2d,
-    kernelFunc: wrap((_r, inputs, attrs, backend) => {
-      const a = attrs as unknown as tf.Conv2DAttrs;
-      const x = input(inputs, 'x');
-      const filter = input(inputs, 'filter');
-      const g = engineConv1d(x.shape, filter.shape, a.strides, a.pad, a.dilations, a.dimRoundingMode, a.dataFormat, ENGINE_MIN_REDUCTION);
-      return g === null ? null : engineConv2d(heap(backend), x, filter, g);
-    }, conv2d),
+  replace(tf.Conv2D, (_r, inputs, attrs, backend) => {
+    const a = attrs as unknown as tf.Conv2DAttrs;
+    const x = input(inputs, 'x');
+    const filter = input(inputs, 'filter');
+    const g = engineConv1d(x.shape, filter.shape, a.strides, a.pad, a.dilations, a.dimRoundingMode, a.dataFormat, ENGINE_MIN_REDUCTION);
+    return g === null ? null : engineConv2d(heap(backend), x, filter, g);
   });
 
   tf.registerKernel({
@@ -731,70 +732,55 @@ export function installWasmTrainingKernels(): void {
     }),
   });
 
-  const backpropInput = originals.get(tf.Conv2DBackpropInput) as tf.KernelConfig;
-  tf.unregisterKernel(tf.Conv2DBackpropInput, 'wasm');
-  tf.registerKernel({
-    ...backpropInput,
-    kernelFunc: wrap((r, inputs, attrs, backend) => {
-      const a = attrs as unknown as tf.Conv2DBackpropInputAttrs;
-      const filter = input(inputs, 'filter');
-      const is1d = a.inputShape[1] === 1 && filter.shape[0] === 1 && a.dataFormat === 'NHWC';
-      if (!is1d) return null;
-      const dy = input(inputs, 'dy');
-      const g = engineConv1d(a.inputShape, filter.shape, a.strides, a.pad, 1, a.dimRoundingMode, a.dataFormat, ENGINE_MIN_REDUCTION);
-      return (g !== null ? engineBackpropInput(heap(backend), dy, filter, g) : null) ?? conv1dBackpropInput(r, dy, filter, a);
-    }, backpropInput),
+  replace(tf.Conv2DBackpropInput, (r, inputs, attrs, backend) => {
+    const a = attrs as unknown as tf.Conv2DBackpropInputAttrs;
+    const filter = input(inputs, 'filter');
+    const is1d = a.inputShape[1] === 1 && filter.shape[0] === 1 && a.dataFormat === 'NHWC';
+    if (!is1d) return null;
+    const dy = input(inputs, 'dy');
+    const g = engineConv1d(a.inputShape, filter.shape, a.strides, a.pad, 1, a.dimRoundingMode, a.dataFormat, ENGINE_MIN_REDUCTION);
+    return (g !== null ? engineBackpropInput(heap(backend), dy, filter, g) : null) ?? conv1dBackpropInput(r, dy, filter, a);
   });
 
-  const matMul = originals.get(tf.BatchMatMul) as tf.KernelConfig;
-  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
-  tf.registerKernel({
-    ...matMul,
-    kernelFunc: wrap((r, inputs, attrs, backend) => {
-      const a = attrs as unknown as tf.BatchMatMulAttrs;
-      const x = input(inputs, 'a');
-      const y = input(inputs, 'b');
-      const viaEngine = engineMatMul(heap(backend), x, y, a.transposeA, a.transposeB);
-      if (viaEngine !== null) return viaEngine;
-      if (!a.transposeA && !a.transposeB) return null;
-      return batchMatMulTransposed(r, x, y, a);
-    }, matMul),
+  replace(tf.BatchMatMul, (r, inputs, attrs, backend) => {
+    const a = attrs as unknown as tf.BatchMatMulAttrs;
+    const x = input(inputs, 'a');
+    const y = input(inputs, 'b');
+    const viaEngine = engineMatMul(heap(backend), x, y, a.transposeA, a.transposeB);
+    if (viaEngine !== null) return viaEngine;
+    if (!a.transposeA && !a.transposeB) return null;
+    return batchMatMulTransposed(r, x, y, a);
   });
 
-  const fusedMatMul = originals.get(tf._FusedMatMul) as tf.KernelConfig;
-  tf.unregisterKernel(tf._FusedMatMul, 'wasm');
-  tf.registerKernel({
-    ...fusedMatMul,
-    kernelFunc: wrap((r, inputs, attrs, backend) => {
-      const a = attrs as unknown as tf._FusedMatMulAttrs;
-      const viaEngine = engineFusedMatMul(heap(backend), inputs, a);
-      if (viaEngine !== null) return viaEngine;
-      const bias = inputs['bias'];
-      const activationKernel: Record<string, string | undefined> = { linear: undefined, relu: tf.Relu, relu6: tf.Relu6, elu: tf.Elu, sigmoid: tf.Sigmoid };
-      if (bias !== undefined && bias.shape.length > 1 && a.activation in activationKernel && inputs['preluActivationWeights'] === undefined) {
-        // tfjs-backend-wasm 4.22.0 adds a bias of rank > 1 (e.g. [M, 1], one per row) as if it
-        // were per column (tested): the product, then tfjs's broadcasting Add, then the activation.
-        const product = r.run(tf.BatchMatMul, { a: input(inputs, 'a'), b: input(inputs, 'b') }, { transposeA: a.transposeA, transposeB: a.transposeB });
-        const biased = r.run(tf.Add, { a: product, b: bias });
-        const act = activationKernel[a.activation];
-        return act === undefined ? biased : r.run(act, { x: biased });
-      }
-      if (!a.transposeA && !a.transposeB) return null;
-      // tfjs-backend-wasm 4.22.0's _FusedMatMul is wrong whenever an operand is transposed (errors
-      // of order 1 against the cpu backend; tested): transpose first, then the plain fused product.
-      const swapLast = (t: Info): Info => {
-        const perm = [...Array(t.shape.length).keys()];
-        [perm[perm.length - 2], perm[perm.length - 1]] = [perm.length - 1, perm.length - 2];
-        return r.transpose(t, perm);
-      };
-      const x = input(inputs, 'a');
-      const y = input(inputs, 'b');
-      return r.run(
-        tf._FusedMatMul,
-        { ...inputs, a: a.transposeA ? swapLast(x) : x, b: a.transposeB ? swapLast(y) : y },
-        { ...attrs, transposeA: false, transposeB: false },
-      );
-    }, fusedMatMul),
+  replace(tf._FusedMatMul, (r, inputs, attrs, backend) => {
+    const a = attrs as unknown as tf._FusedMatMulAttrs;
+    const viaEngine = engineFusedMatMul(heap(backend), inputs, a);
+    if (viaEngine !== null) return viaEngine;
+    const bias = inputs['bias'];
+    const activationKernel: Record<string, string | undefined> = { linear: undefined, relu: tf.Relu, relu6: tf.Relu6, elu: tf.Elu, sigmoid: tf.Sigmoid };
+    if (bias !== undefined && bias.shape.length > 1 && a.activation in activationKernel && inputs['preluActivationWeights'] === undefined) {
+      // tfjs-backend-wasm 4.22.0 adds a bias of rank > 1 (e.g. [M, 1], one per row) as if it
+      // were per column (tested): the product, then tfjs's broadcasting Add, then the activation.
+      const product = r.run(tf.BatchMatMul, { a: input(inputs, 'a'), b: input(inputs, 'b') }, { transposeA: a.transposeA, transposeB: a.transposeB });
+      const biased = r.run(tf.Add, { a: product, b: bias });
+      const act = activationKernel[a.activation];
+      return act === undefined ? biased : r.run(act, { x: biased });
+    }
+    if (!a.transposeA && !a.transposeB) return null;
+    // tfjs-backend-wasm 4.22.0's _FusedMatMul is wrong whenever an operand is transposed (errors
+    // of order 1 against the cpu backend; tested): transpose first, then the plain fused product.
+    const swapLast = (t: Info): Info => {
+      const perm = [...Array(t.shape.length).keys()];
+      [perm[perm.length - 2], perm[perm.length - 1]] = [perm.length - 1, perm.length - 2];
+      return r.transpose(t, perm);
+    };
+    const x = input(inputs, 'a');
+    const y = input(inputs, 'b');
+    return r.run(
+      tf._FusedMatMul,
+      { ...inputs, a: a.transposeA ? swapLast(x) : x, b: a.transposeB ? swapLast(y) : y },
+      { ...attrs, transposeA: false, transposeB: false },
+    );
   });
 
   // Identity shares the input's memory, as wasm's Reshape does, instead of copying it: the engine
@@ -895,35 +881,25 @@ export function installWasmTrainingKernels(): void {
 
   // Batch normalisation with per-channel (last axis) or scalar statistics in one JavaScript pass:
   // wasm's kernel takes 10 ms for the paper CNN's input (2 M values), this ≈ 3 ms.
-  const batchNorm = originals.get(tf.FusedBatchNorm) as tf.KernelConfig;
-  tf.unregisterKernel(tf.FusedBatchNorm, 'wasm');
-  tf.registerKernel({
-    ...batchNorm,
-    kernelFunc: wrap((_r, inputs, attrs, backend) => {
-      const { x, mean, variance, offset, scale } = inputs;
-      if (x === undefined || mean === undefined || variance === undefined) return null;
-      const channels = x.shape[x.shape.length - 1] ?? 1;
-      const stats = [mean, variance, offset, scale].filter((t): t is Info => t !== undefined);
-      if (x.dtype !== 'float32' || stats.some((t) => t.dtype !== 'float32' || (t.shape.length > 1 && tf.util.sizeFromShape(t.shape) !== 1))) return null;
-      const sizes = stats.map((t) => tf.util.sizeFromShape(t.shape));
-      if (sizes.some((n) => n !== 1 && n !== channels)) return null;
-      return batchNormLastAxis(heap(backend), x, mean, variance, offset, scale, channels, (attrs as unknown as tf.FusedBatchNormAttrs).varianceEpsilon);
-    }, batchNorm),
+  replace(tf.FusedBatchNorm, (_r, inputs, attrs, backend) => {
+    const { x, mean, variance, offset, scale } = inputs;
+    if (x === undefined || mean === undefined || variance === undefined) return null;
+    const channels = x.shape[x.shape.length - 1] ?? 1;
+    const stats = [mean, variance, offset, scale].filter((t): t is Info => t !== undefined);
+    if (x.dtype !== 'float32' || stats.some((t) => t.dtype !== 'float32' || (t.shape.length > 1 && tf.util.sizeFromShape(t.shape) !== 1))) return null;
+    const sizes = stats.map((t) => tf.util.sizeFromShape(t.shape));
+    if (sizes.some((n) => n !== 1 && n !== channels)) return null;
+    return batchNormLastAxis(heap(backend), x, mean, variance, offset, scale, channels, (attrs as unknown as tf.FusedBatchNormAttrs).varianceEpsilon);
   });
 
-  const sum = originals.get(tf.Sum) as tf.KernelConfig;
-  tf.unregisterKernel(tf.Sum, 'wasm');
-  tf.registerKernel({
-    ...sum,
-    kernelFunc: wrap((_r, inputs, attrs, backend) => {
-      const x = input(inputs, 'x');
-      const a = attrs as unknown as tf.SumAttrs;
-      if (x.dtype !== 'float32' || x.shape.length < 2) return null;
-      const axes = tf.util.parseAxisParam(a.axis, x.shape).sort((p, q) => p - q);
-      const leading = axes.every((ax, i) => ax === i) && axes.length < x.shape.length;
-      const rows = x.shape.slice(0, axes.length).reduce((p, q) => p * q, 1);
-      return leading && rows >= SUM_LEADING_MIN_ROWS ? sumLeadingAxes(backend as unknown as WasmHeapBackend, x, axes.length, a.keepDims) : null;
-    }, sum),
+  replace(tf.Sum, (_r, inputs, attrs, backend) => {
+    const x = input(inputs, 'x');
+    const a = attrs as unknown as tf.SumAttrs;
+    if (x.dtype !== 'float32' || x.shape.length < 2) return null;
+    const axes = tf.util.parseAxisParam(a.axis, x.shape).sort((p, q) => p - q);
+    const leading = axes.every((ax, i) => ax === i) && axes.length < x.shape.length;
+    const rows = x.shape.slice(0, axes.length).reduce((p, q) => p * q, 1);
+    return leading && rows >= SUM_LEADING_MIN_ROWS ? sumLeadingAxes(backend as unknown as WasmHeapBackend, x, axes.length, a.keepDims) : null;
   });
   installed = true;
 }
