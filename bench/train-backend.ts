@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { availableBackends, describeBackend, initBackend, type BackendInfo, type BackendName, BACKEND_NAMES } from '../src/model/backend.ts';
 import { SaveableAdamax } from '../src/model/adamax.ts';
 import { buildPaperCnn } from '../src/model/cnn.ts';
+import { predictFused } from '../src/model/infer.ts';
 import { measureWasmPeak, paperCnnFlopsPerSample, type WasmPeak } from './roofline.ts';
 import { relaxedSimdAvailable } from '../src/model/wasm-gemm.ts';
 
@@ -60,12 +61,20 @@ export interface BackendFigures {
   readonly backend: BackendInfo;
   /** Training samples per second: batch size / median step time. */
   readonly trainSamplesPerSec: number;
-  /** Inference samples per second: batch size / median forward time. */
+  /**
+   * Inference samples per second: batch size / median forward time, through the project's
+   * inference path (`predictFused`: batch norm folded, bias and ReLU fused; what `eval-nsynth`
+   * and `train-cnn`'s test metrics run).
+   */
   readonly inferSamplesPerSec: number;
+  /** The same through tfjs-layers' `model.predict` (unfused: convolution, bias Add, Relu). */
+  readonly layersPredictSamplesPerSec: number;
   /** Each timed training step, ms. */
   readonly trainStepMs: readonly number[];
   /** Each timed inference batch, ms. */
   readonly inferStepMs: readonly number[];
+  /** Each timed `model.predict` batch, ms. */
+  readonly layersPredictStepMs: readonly number[];
   /** Per-kernel time of one training step, largest first (with `profile`). */
   readonly trainProfile?: readonly KernelTime[];
   /** Per-kernel time of one inference batch, largest first (with `profile`). */
@@ -143,6 +152,11 @@ async function measure(name: BackendName, o: Required<Omit<BenchTrainBackendOpti
       await model.trainOnBatch(x, y);
     };
     const inferStep = async (): Promise<void> => {
+      const [p] = predictFused(model, x) as [tf.Tensor];
+      await p.data();
+      p.dispose();
+    };
+    const layersPredictStep = async (): Promise<void> => {
       const p = model.predict(x) as tf.Tensor;
       await p.data();
       p.dispose();
@@ -153,12 +167,17 @@ async function measure(name: BackendName, o: Required<Omit<BenchTrainBackendOpti
     await timeSteps(o.warmup, inferStep);
     const inferStepMs = await timeSteps(o.steps, inferStep);
     log(`  infer steps ms: ${inferStepMs.map((t) => t.toFixed(0)).join(' ')}`);
+    await timeSteps(o.warmup, layersPredictStep);
+    const layersPredictStepMs = await timeSteps(o.steps, layersPredictStep);
+    log(`  model.predict steps ms: ${layersPredictStepMs.map((t) => t.toFixed(0)).join(' ')}`);
     const figures: BackendFigures = {
       backend,
       trainSamplesPerSec: (o.batchSize * 1000) / median(trainStepMs),
       inferSamplesPerSec: (o.batchSize * 1000) / median(inferStepMs),
+      layersPredictSamplesPerSec: (o.batchSize * 1000) / median(layersPredictStepMs),
       trainStepMs,
       inferStepMs,
+      layersPredictStepMs,
     };
     if (!o.profile) return figures;
     const trainProfile = summarizeProfile(await tf.profile(trainStep));
@@ -198,7 +217,7 @@ export async function benchTrainBackend(options: BenchTrainBackendOptions = {}):
       continue;
     }
     const figures = await measure(name, o, log);
-    log(`  ${name}: train ${figures.trainSamplesPerSec.toFixed(1)} samples/s, infer ${figures.inferSamplesPerSec.toFixed(1)} samples/s`);
+    log(`  ${name}: train ${figures.trainSamplesPerSec.toFixed(1)} samples/s, infer ${figures.inferSamplesPerSec.toFixed(1)} samples/s (model.predict ${figures.layersPredictSamplesPerSec.toFixed(1)})`);
     results.push(figures);
   }
   const flops = paperCnnFlopsPerSample(o.inputLength);
@@ -283,7 +302,7 @@ async function main(argv: string[]): Promise<number> {
     log: (line) => console.log(line),
   });
   for (const r of result.results) {
-    console.log(`${describeBackend(r.backend)}: train ${r.trainSamplesPerSec.toFixed(1)} samples/s, infer ${r.inferSamplesPerSec.toFixed(1)} samples/s`);
+    console.log(`${describeBackend(r.backend)}: train ${r.trainSamplesPerSec.toFixed(1)} samples/s, infer ${r.inferSamplesPerSec.toFixed(1)} samples/s (model.predict ${r.layersPredictSamplesPerSec.toFixed(1)})`);
     for (const k of r.trainProfile?.slice(0, 12) ?? []) console.log(`  ${k.ms.toFixed(1).padStart(8)} ms ${(100 * k.share).toFixed(1).padStart(5)} %  ${k.kernel}`);
   }
   return 0;

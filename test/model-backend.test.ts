@@ -226,6 +226,55 @@ describe(`wasm training kernels and conv gradients`, () => {
     });
   }
 
+  // Inference's fused convolutions (`infer.ts`): bias and activation in the engine's last pass, the
+  // direct kernel for short reductions; other activations, paddings and 2-D shapes fall back.
+  const fusedConvCases: Array<[string, Conv2dCase, 'relu' | 'linear' | 'elu', boolean, boolean]> = [
+    ['direct, the first layer (K·C = 5)', { n: 2, h: 1, w: 13201, c: 1, kh: 1, kw: 5, f: 16, strides: [1, 2], dilations: [1, 1], pad: 'valid' }, 'relu', true, true],
+    ['direct, batch 1, C = 3, stride 3', { n: 1, h: 1, w: 70001, c: 3, kh: 1, kw: 3, f: 8, strides: [1, 3], dilations: [1, 1], pad: 'valid' }, 'linear', true, true],
+    ['direct, stride > kernel, no bias', { n: 3, h: 1, w: 40000, c: 2, kh: 1, kw: 2, f: 24, strides: [1, 5], dilations: [1, 1], pad: 'valid' }, 'relu', false, true],
+    ['blocked, the second layer\'s ratios', engineCases[0] as Conv2dCase, 'relu', true, true],
+    ['blocked, batch 1, two slabs', engineCases[1] as Conv2dCase, 'linear', false, true],
+    ['blocked, stride > kernel', engineCases[5] as Conv2dCase, 'relu', true, true],
+    ['random blocked', randomEngineCase(), 'relu', true, true],
+    ['elu: falls back', engineCases[0] as Conv2dCase, 'elu', true, false],
+    ['same padding: falls back', engineCases[6] as Conv2dCase, 'relu', true, false],
+    ['2-D: falls back', { n: 2, h: 3, w: 30, c: 2, kh: 2, kw: 3, f: 8, strides: [1, 1], dilations: [1, 1], pad: 'valid' }, 'relu', true, false],
+  ];
+  for (const [name, cs, activation, withBias, onEngine] of fusedConvCases) {
+    test(`fused conv (${activation}${withBias ? ', bias' : ''}) ${name}: wasm vs cpu and vs float64`, async () => {
+      const x = randArray(cs.n * cs.h * cs.w * cs.c);
+      const w = randArray(cs.kh * cs.kw * cs.c * cs.f);
+      const bias = randArray(cs.f).map((v) => v * 2);
+      const run = (): Float32Array =>
+        tf.tidy(() => tf.fused.conv2d({
+          x: tf.tensor4d(Float32Array.from(x), [cs.n, cs.h, cs.w, cs.c]),
+          filter: tf.tensor4d(Float32Array.from(w), [cs.kh, cs.kw, cs.c, cs.f]),
+          strides: cs.strides,
+          pad: cs.pad,
+          dilations: cs.dilations,
+          ...(withBias ? { bias: tf.tensor1d(Float32Array.from(bias)) } : {}),
+          activation,
+        }).dataSync() as Float32Array);
+      const runsBefore = wasmEngineStats()?.runs ?? 0;
+      const wasm = await on('wasm', run);
+      assert.equal((wasmEngineStats()?.runs ?? 0) > runsBefore, onEngine, onEngine ? 'the engine ran' : 'the engine did not run (fallback)');
+      const cpu = await on('cpu', run);
+      expectClose(relMaxError(wasm, cpu), 0, { atol: 1e-5 }, 'fused conv, wasm vs cpu');
+      // float64: one output per Σ R ⊙ conv with R a one-hot, at random positions.
+      const info = tf.backend_util.computeConv2DInfo([cs.n, cs.h, cs.w, cs.c], [cs.kh, cs.kw, cs.c, cs.f], cs.strides, cs.dilations, cs.pad);
+      const r = new Float64Array(wasm.length);
+      const act = (v: number): number => (activation === 'relu' ? Math.max(0, v) : activation === 'elu' ? (v > 0 ? v : Math.expm1(v)) : v);
+      assert.ok(wasm.some((v) => v === 0) || activation !== 'relu', 'the case exercises ReLU');
+      for (let t = 0; t < 6; t++) {
+        const i = randInt(0, wasm.length - 1);
+        r.fill(0);
+        r[i] = 1;
+        const ref = act(convLoss64(cs, x, w, r) + (withBias ? (bias[i % cs.f] as number) : 0));
+        expectClose(wasm[i] as number, ref, { atol: 1e-5 * Math.sqrt(cs.kh * cs.kw * cs.c) }, `output ${i} (of ${info.outWidth} positions × ${cs.f}) vs float64`);
+      }
+    });
+  }
+
   // Products of ≥ 2^20 multiply-adds run on the GEMM engine (batch 1, a multiple of 8 where it
   // needs one); the others keep XNNPACK. Both through tf.matMul and the Dense layer's fused product.
   const engineMatMuls: Array<[number[], number, number, number, boolean, boolean]> = [

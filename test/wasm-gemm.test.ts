@@ -179,11 +179,86 @@ describe('GemmEngine', () => {
     }
   });
 
+  const epilogueCases: Case[] = [
+    { batches: 1, t: 1, k: 5, n: 8, aRow: 2, aBatch: 5 },
+    { batches: 3, t: 13, k: 5, n: 16, aRow: 2, aBatch: 31 }, // the first layer's shape, small
+    { batches: 2, t: 9, k: 1100, n: 8, aRow: 16, aBatch: 1300 }, // two K blocks: the epilogue once, at the end
+    ...Array.from({ length: 5 }, randomCase),
+  ];
+  for (const cs of epilogueCases) {
+    test(`bias + ReLU epilogue and convDirect ${JSON.stringify(cs)}: the unfused product, then + bias, then max(·, 0); same bytes on 1–3 threads`, () => {
+      const a = randArray((cs.batches - 1) * cs.aBatch + (cs.t - 1) * cs.aRow + cs.k);
+      const b = randArray(cs.k * cs.n);
+      const bias = randArray(cs.n).map((v) => v * 3);
+      const m = cs.batches * cs.t;
+      for (const fma of [true, false]) {
+        const outputs = (threads: number): Float32Array[] => {
+          const e = engine(threads, fma);
+          e.reset();
+          const ab = e.alloc(a.length);
+          ab.view().set(a);
+          const bp = e.alloc(cs.k * cs.n);
+          packB(b, cs.k, cs.n, bp.view());
+          const bb = e.alloc(cs.n);
+          bb.view().set(bias);
+          const args = [ab.ptr / 4, cs.aBatch, cs.aRow, cs.t, cs.batches, cs.k, bp.ptr / 4, cs.n] as const;
+          const out = (fill: (c: number) => void): Float32Array => {
+            const cb = e.alloc(m * cs.n);
+            cb.view().fill(NaN);
+            fill(cb.ptr / 4);
+            return Float32Array.from(cb.view());
+          };
+          return [
+            out((c) => e.gemm(...args, c)),
+            out((c) => e.gemm(...args, c, 'packed', cs.t * cs.n, { bias: bb.ptr / 4, relu: true })),
+            out((c) => e.gemm(...args, c, 'packed', cs.t * cs.n, { bias: bb.ptr / 4, relu: false })),
+            out((c) => e.gemm(...args, c, 'packed', cs.t * cs.n, { bias: null, relu: true })),
+            out((c) => e.convDirect(...args, c)),
+            out((c) => e.convDirect(...args, c, { bias: bb.ptr / 4, relu: true })),
+          ];
+        };
+        const [plain, biasRelu, biasOnly, reluOnly, direct, directBiasRelu] = outputs(1) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+        const withBias = plain.map((v, i) => Math.fround(v + (bias[i % cs.n] as number)));
+        const relu = (x: Float32Array): Float32Array => x.map((v) => Math.max(v, 0));
+        assert.deepEqual(biasOnly, withBias, `bias (fma ${fma})`);
+        assert.deepEqual(biasRelu, relu(withBias), `bias + ReLU (fma ${fma})`);
+        assert.deepEqual(reluOnly, relu(plain), `ReLU (fma ${fma})`);
+        // convDirect sums over k in the same order as gemm: the same bytes.
+        assert.deepEqual(direct, plain, `convDirect vs gemm (fma ${fma})`);
+        assert.deepEqual(directBiasRelu, biasRelu, `convDirect with bias + ReLU (fma ${fma})`);
+        assert.ok(biasRelu.some((v) => v === 0) && biasRelu.some((v) => v > 0), 'the case exercises both sides of ReLU');
+        for (const threads of [2, 3]) {
+          const many = outputs(threads);
+          many.forEach((o, i) => assert.deepEqual(o, [plain, biasRelu, biasOnly, reluOnly, direct, directBiasRelu][i], `output ${i}, ${threads} threads vs 1 (fma ${fma})`));
+        }
+      }
+    });
+  }
+
+  test('packB on the engine equals the JavaScript packing, on 1–3 threads', () => {
+    for (const [k, n] of [[1, 8], [5, 16], [333, 24], [2048, 32]] as const) {
+      const b = randArray(k * n);
+      const want = new Float32Array(k * n);
+      packB(b, k, n, want);
+      for (const threads of [1, 2, 3]) {
+        const e = engine(threads, true);
+        e.reset();
+        const src = e.alloc(k * n);
+        src.view().set(b);
+        const out = e.alloc(k * n);
+        out.view().fill(NaN);
+        e.packB(src.ptr / 4, k, n, out.ptr / 4);
+        assert.deepEqual(out.view(), want, `K ${k}, N ${n}, ${threads} threads`);
+      }
+    }
+  });
+
   test('a column count that is not a multiple of 8 is refused', () => {
     const e = engine(1, true);
     e.reset();
     assert.throws(() => e.gemm(0, 1, 1, 1, 1, 1, 0, 12, 0), /not a multiple of 8/);
     assert.throws(() => e.gradW(0, 1, 1, 1, 1, 1, 0, 4, 0), /not a multiple of 8/);
+    assert.throws(() => e.convDirect(0, 1, 1, 1, 1, 1, 0, 12, 0), /not a multiple of 8/);
   });
 
   test('a wasm trap in a worker thread is an error, not a hang', () => {

@@ -15,6 +15,7 @@ import { PARAM_COUNT, PARAM_SPECS } from '../synth/params.ts';
 import { type BackendInfo } from './backend.ts';
 import { SaveableAdamax } from './adamax.ts';
 import { type Activation, buildPaperCnn } from './cnn.ts';
+import { predictFused } from './infer.ts';
 import { fileLoadHandler, fileSaveHandler, loadCheckpointPart, loadNamedTensors, readCheckpointJson, saveNamedTensors, writeJsonAtomic } from './io.ts';
 import { stepSeed } from './seeds.ts';
 
@@ -169,8 +170,7 @@ async function loadBatch(index: DatasetIndex, rows: readonly number[], norm: Tar
  */
 export function predictPrepared(model: tf.LayersModel, norm: TargetNormalization, x: Float32Array, n: number, L: number): number[][] {
   const outs = tf.tidy(() => {
-    const o = model.predict(tf.tensor3d(x, [n, L, 1]));
-    return (Array.isArray(o) ? o : [o]).map((t) => t.dataSync() as Float32Array);
+    return predictFused(model, tf.tensor3d(x, [n, L, 1])).map((t) => t.dataSync() as Float32Array);
   });
   const spec = norm.carrierBins;
   if (spec && outs.length < 2) throw new Error('the model has no carrier_bins output but its targets.json names carrier bins');

@@ -50,10 +50,18 @@ export const NR = 8;
 const MC = 128;
 /** Rows summed in float32 before the float64 total in {@link GemmEngine.colSums}. */
 export const SUM_CHUNK_ROWS = 256;
-/** Reduction length per cache block of the forward kernel (B panel of KC × 8 floats = 32 KiB). */
-const KC = 1024;
+/**
+ * Reduction length per cache block of the forward kernel with B packed (a B panel of KC × 8
+ * floats, 64 KiB). Measured on the paper's CNN (2 threads, FMA): conv2 (K = 2,048) 109 ms at 2,048
+ * vs 113 at 1,024 and 120 at 512 (one block saves reloading the partial sums); conv3 (K = 16,384)
+ * the same within noise.
+ */
+const KC = 2048;
+/** The same with B row-major (a Dense layer's weights): measured 4.7 ms at 1,024, 4.9 at 256 for [32, 3,008]·[3,008, 1,504]. */
+const KC_ROW_MAJOR = 1024;
 
 const f32x4RelaxedMadd = 0x105;
+const F32X4_MAX = 0xe9;
 
 const opx = {
   ...op,
@@ -61,6 +69,8 @@ const opx = {
   else: 0x05,
   br: 0x0c,
   i32Eqz: 0x45,
+  i32Eq: 0x46,
+  i32And: 0x71,
   i32GeU: 0x4f,
   i32GtU: 0x4b,
   i32LeU: 0x4d,
@@ -139,17 +149,47 @@ function madd(c: Code, fma: boolean, s: number, b: number, acc: number): void {
   c.set(acc);
 }
 
+/** Epilogue flag: apply max(·, 0) after the bias. */
+export const EPILOGUE_RELU = 1;
+
 /**
- * gemm(a, aBatch, aRow, T, m0, m1, K, b, N, c, slabStride, ldb, cBatch): for rows m ∈ [m0, m1)
- * (m = b·T + t), C[m, n] = Σ_k A_m[k] · B[k, n]. Byte addresses/strides. Columns 8j … 8j + 7 of
- * B's row k are 8 floats at b + j·slabStride + k·ldb: (K·32, 32) for B packed as [N/8][K][8],
- * (32, N·4) for B row-major. Row (b, t) of C is N floats at c + b·cBatch + t·N·4.
+ * Adds the bias (8 floats at `bias + ns·4`, when `bias` ≠ 0) to the two accumulators of a row and
+ * applies ReLU when `flags` has {@link EPILOGUE_RELU}: in that order, as tfjs's fused kernels do,
+ * so the result is the same float32 as the product, a bias Add and a Relu run one after another.
+ * (`f32x4.max` keeps NaN, as tfjs's Relu does.)
+ */
+function epilogue(c: Code, bias: number, flags: number, ns: number, acc0: number, acc1: number): void {
+  c.ifElse(
+    (x) => x.get(bias),
+    (x) => {
+      x.get(acc0).get(bias).get(ns).i32(4).emit(opx.i32Mul, opx.i32Add).load(0).emit(...simdOp(simd.f32x4Add)).set(acc0);
+      x.get(acc1).get(bias).get(ns).i32(4).emit(opx.i32Mul, opx.i32Add).load(16).emit(...simdOp(simd.f32x4Add)).set(acc1);
+    },
+    () => undefined,
+  );
+  c.ifElse(
+    (x) => x.get(flags).i32(EPILOGUE_RELU).emit(opx.i32And),
+    (x) => {
+      x.get(acc0).emit(...f32x4Const([0, 0, 0, 0]), ...simdOp(F32X4_MAX)).set(acc0);
+      x.get(acc1).emit(...f32x4Const([0, 0, 0, 0]), ...simdOp(F32X4_MAX)).set(acc1);
+    },
+    () => undefined,
+  );
+}
+
+/**
+ * gemm(a, aBatch, aRow, T, m0, m1, K, b, N, c, slabStride, ldb, cBatch, bias, flags): for rows
+ * m ∈ [m0, m1) (m = b·T + t), C[m, n] = act(Σ_k A_m[k] · B[k, n] + bias[n]). Byte
+ * addresses/strides. Columns 8j … 8j + 7 of B's row k are 8 floats at b + j·slabStride + k·ldb:
+ * (K·32, 32) for B packed as [N/8][K][8], (32, N·4) for B row-major. Row (b, t) of C is N floats
+ * at c + b·cBatch + t·N·4. `bias` 0 means none; `flags` {@link EPILOGUE_RELU} or 0 (see
+ * {@link epilogue}; applied once, after the last K block).
  */
 function gemmBody(fma: boolean, packed: boolean): { params: number[]; locals: [number, number][]; code: number[] } {
-  const [A, ABATCH, AROW, T, M0, M1, K, B, N, C, SLAB, LDB, CBATCH] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
-  const [KC0, KCEND, MC0, MCEND, NS, M, BP, KK, KLEN, CP, CROW] = [13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23];
-  const P0 = 24; // MR row pointers
-  const nI32 = P0 + MR - 13;
+  const [A, ABATCH, AROW, T, M0, M1, K, B, N, C, SLAB, LDB, CBATCH, BIAS, FLAGS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const [KC0, KCEND, MC0, MCEND, NS, M, BP, , KLEN, CP, CROW] = [15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25];
+  const P0 = 26; // MR row pointers
+  const nI32 = P0 + MR - 15;
   const ACC = P0 + MR; // 2·MR accumulators, then b0, b1, s
   const B0 = ACC + 2 * MR;
   const B1 = B0 + 1;
@@ -190,12 +230,14 @@ function gemmBody(fma: boolean, packed: boolean): { params: number[]; locals: [n
         },
       );
     }
-    c.get(KCEND).get(KC0).emit(opx.i32Sub).set(KLEN);
-    c.i32(0).set(KK);
-    // One k step per loop iteration: unrolled, V8 hoists the next steps' loads above this step's
-    // multiply-adds and spills accumulators (measured: 30 vs 40 GFLOP/s on one thread).
+    // KLEN: where row 0's pointer ends (the loop's only counter).
+    c.get(P0).get(KCEND).get(KC0).emit(opx.i32Sub).i32(4).emit(opx.i32Mul, opx.i32Add).set(KLEN);
+    // One k step per loop iteration: unrolled (by 2 or 4, with the step in load offsets), V8 hoists
+    // the next steps' loads above this step's multiply-adds and spills accumulators (measured on
+    // conv2: 149 ms unrolled by 2, 138 by 4, 106 not unrolled). Six or five rows per micro-kernel
+    // (12 or 10 accumulators) spill too (153 / 164 ms).
     c.loopWhile(
-      (x) => x.get(KK).get(KLEN).emit(opx.i32LtU),
+      (x) => x.get(P0).get(KLEN).emit(opx.i32LtU),
       () => {
         c.get(BP).load(0).set(B0);
         c.get(BP).load(16).set(B1);
@@ -207,11 +249,15 @@ function gemmBody(fma: boolean, packed: boolean): { params: number[]; locals: [n
         for (let i = 0; i < rows; i++) c.addTo(P0 + i, (x) => x.i32(4));
         // (an immediate step when packed: measured 3 % faster than a step in a local)
         c.addTo(BP, (x) => (packed ? x.i32(NR * 4) : x.get(LDB)));
-        c.addTo(KK, (x) => x.i32(1));
       },
     );
     for (let i = 0; i < rows; i++) {
       cRow(i);
+      c.ifElse(
+        (x) => x.get(KCEND).get(K).emit(opx.i32Eq),
+        (x) => epilogue(x, BIAS, FLAGS, NS, ACC + 2 * i, ACC + 2 * i + 1),
+        () => undefined,
+      );
       c.get(CP).get(ACC + 2 * i).store(0);
       c.get(CP).get(ACC + 2 * i + 1).store(16);
     }
@@ -223,7 +269,7 @@ function gemmBody(fma: boolean, packed: boolean): { params: number[]; locals: [n
   c.loopWhile(
     (x) => x.get(KC0).get(K).emit(opx.i32LtU),
     () => {
-      c.minU(KCEND, (x) => x.get(KC0).i32(KC).emit(opx.i32Add), (x) => x.get(K));
+      c.minU(KCEND, (x) => x.get(KC0).i32(packed ? KC : KC_ROW_MAJOR).emit(opx.i32Add), (x) => x.get(K));
       c.get(M0).set(MC0);
       c.loopWhile(
         (x) => x.get(MC0).get(M1).emit(opx.i32LtU),
@@ -257,7 +303,103 @@ function gemmBody(fma: boolean, packed: boolean): { params: number[]; locals: [n
       c.get(KCEND).set(KC0);
     },
   );
-  return { params: Array<number>(13).fill(I32), locals: [[nI32, I32], [2 * MR + 3, V128]], code: c.bytes };
+  return { params: Array<number>(15).fill(I32), locals: [[nI32, I32], [2 * MR + 3, V128]], code: c.bytes };
+}
+
+/**
+ * convDirect(x, xBatch, xRow, T, m0, m1, K, w, N, y, bias, flags): the forward product for a
+ * short reduction (a first layer's K·C = 5): y[m, n] = act(Σ_k X_m[k] · W[k, n] + bias[n]) for
+ * rows m ∈ [m0, m1), X_m at x + b·xBatch + t·xRow (m = b·T + t), W packed [N/8][K][8], y rows N
+ * floats apart. Where {@link gemmBody} spends a division per row and cache blocks that only pay
+ * over long reductions, this walks the rows of each batch item with pointer increments, four rows
+ * per step, all N columns of a row group before the next (the rows stay in L1).
+ */
+function convDirectBody(fma: boolean): { params: number[]; locals: [number, number][]; code: number[] } {
+  const [X, XBATCH, XROW, T, M0, M1, K, W, N, Y, BIAS, FLAGS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const [M, BI, TI, TEND, ROW, YROW, NS, WP, KK, YP] = [12, 13, 14, 15, 16, 17, 18, 19, 20, 21];
+  const P0 = 22;
+  const nI32 = P0 + MR - 12;
+  const ACC = P0 + MR;
+  const B0 = ACC + 2 * MR;
+  const B1 = B0 + 1;
+  const S = B1 + 1;
+  const c = new Code();
+
+  /** One group of `rows` consecutive positions of one batch item, starting at ROW / YROW. */
+  const group = (rows: number): void => {
+    c.i32(0).set(NS);
+    c.loopWhile(
+      (x) => x.get(NS).get(N).emit(opx.i32LtU),
+      () => {
+        // wp = w + (ns/8)·K·32
+        c.get(W).get(NS).i32(8).emit(opx.i32DivU).get(K).emit(opx.i32Mul).i32(NR * 4).emit(opx.i32Mul, opx.i32Add).set(WP);
+        for (let i = 0; i < rows; i++) {
+          c.get(ROW);
+          if (i > 0) c.get(XROW).i32(i).emit(opx.i32Mul, opx.i32Add);
+          c.set(P0 + i);
+          c.emit(...f32x4Const([0, 0, 0, 0])).set(ACC + 2 * i);
+          c.emit(...f32x4Const([0, 0, 0, 0])).set(ACC + 2 * i + 1);
+        }
+        c.i32(0).set(KK);
+        c.loopWhile(
+          (x) => x.get(KK).get(K).emit(opx.i32LtU),
+          () => {
+            c.get(WP).load(0).set(B0);
+            c.get(WP).load(16).set(B1);
+            for (let i = 0; i < rows; i++) {
+              c.get(P0 + i).splat(0).set(S);
+              madd(c, fma, S, B0, ACC + 2 * i);
+              madd(c, fma, S, B1, ACC + 2 * i + 1);
+            }
+            for (let i = 0; i < rows; i++) c.addTo(P0 + i, (x) => x.i32(4));
+            c.addTo(WP, (x) => x.i32(NR * 4));
+            c.addTo(KK, (x) => x.i32(1));
+          },
+        );
+        for (let i = 0; i < rows; i++) {
+          epilogue(c, BIAS, FLAGS, NS, ACC + 2 * i, ACC + 2 * i + 1);
+          // yp = yrow + (i·N + ns)·4
+          c.get(YROW).get(N).i32(i).emit(opx.i32Mul).get(NS).emit(opx.i32Add).i32(4).emit(opx.i32Mul, opx.i32Add).set(YP);
+          c.get(YP).get(ACC + 2 * i).store(0);
+          c.get(YP).get(ACC + 2 * i + 1).store(16);
+        }
+        c.addTo(NS, (x) => x.i32(NR));
+      },
+    );
+  };
+
+  c.get(M0).set(M);
+  c.loopWhile(
+    (x) => x.get(M).get(M1).emit(opx.i32LtU),
+    () => {
+      c.get(M).get(T).emit(opx.i32DivU).set(BI);
+      c.get(M).get(T).emit(opx.i32RemU).set(TI);
+      // The rows of this batch item in [m, m1).
+      c.minU(TEND, (x) => x.get(T), (x) => x.get(TI).get(M1).emit(opx.i32Add).get(M).emit(opx.i32Sub));
+      c.get(X).get(BI).get(XBATCH).emit(opx.i32Mul, opx.i32Add).get(TI).get(XROW).emit(opx.i32Mul, opx.i32Add).set(ROW);
+      c.get(Y).get(M).get(N).emit(opx.i32Mul).i32(4).emit(opx.i32Mul, opx.i32Add).set(YROW);
+      c.loopWhile(
+        (x) => x.get(TI).i32(MR).emit(opx.i32Add).get(TEND).emit(opx.i32LeU),
+        () => {
+          group(MR);
+          c.addTo(TI, (x) => x.i32(MR));
+          c.addTo(ROW, (x) => x.get(XROW).i32(MR).emit(opx.i32Mul));
+          c.addTo(YROW, (x) => x.get(N).i32(4 * MR).emit(opx.i32Mul));
+        },
+      );
+      c.loopWhile(
+        (x) => x.get(TI).get(TEND).emit(opx.i32LtU),
+        () => {
+          group(1);
+          c.addTo(TI, (x) => x.i32(1));
+          c.addTo(ROW, (x) => x.get(XROW));
+          c.addTo(YROW, (x) => x.get(N).i32(4).emit(opx.i32Mul));
+        },
+      );
+      c.get(BI).get(T).emit(opx.i32Mul).get(TEND).emit(opx.i32Add).set(M);
+    },
+  );
+  return { params: Array<number>(12).fill(I32), locals: [[nI32, I32], [2 * MR + 3, V128]], code: c.bytes };
 }
 
 /**
@@ -437,6 +579,39 @@ function reluGradBody(): { params: number[]; locals: [number, number][]; code: n
   return { params: Array<number>(5).fill(I32), locals: [[2, I32], [1, V128]], code: c.bytes };
 }
 
+/**
+ * packB(b, K, N, out, k0, k1): for rows k ∈ [k0, k1) of B [K, N] (row-major), the 8 floats of
+ * each column slab j go to out + (j·K + k)·32: the packed layout [N/8][K][8] of {@link gemmBody}.
+ */
+function packBBody(): { params: number[]; locals: [number, number][]; code: number[] } {
+  const [B, K, N, OUT, K0, K1] = [0, 1, 2, 3, 4, 5];
+  const [KK, J, SRC, DST, SLAB] = [6, 7, 8, 9, 10];
+  const c = new Code();
+  // slab stride in the output: K·32 bytes
+  c.get(K).i32(NR * 4).emit(opx.i32Mul).set(SLAB);
+  c.get(K0).set(KK);
+  c.loopWhile(
+    (x) => x.get(KK).get(K1).emit(opx.i32LtU),
+    () => {
+      c.get(B).get(KK).get(N).emit(opx.i32Mul).i32(4).emit(opx.i32Mul, opx.i32Add).set(SRC);
+      c.get(OUT).get(KK).i32(NR * 4).emit(opx.i32Mul, opx.i32Add).set(DST);
+      c.i32(0).set(J);
+      c.loopWhile(
+        (x) => x.get(J).get(N).emit(opx.i32LtU),
+        () => {
+          c.get(DST).get(SRC).load(0).store(0);
+          c.get(DST).get(SRC).load(16).store(16);
+          c.addTo(SRC, (x) => x.i32(NR * 4));
+          c.addTo(DST, (x) => x.get(SLAB));
+          c.addTo(J, (x) => x.i32(NR));
+        },
+      );
+      c.addTo(KK, (x) => x.i32(1));
+    },
+  );
+  return { params: Array<number>(6).fill(I32), locals: [[5, I32]], code: c.bytes };
+}
+
 /** Smallest normal float32. */
 const FLT_MIN = 1.1754943508222875e-38;
 
@@ -514,6 +689,8 @@ export function gemmModuleBytes(fma: boolean): Uint8Array {
     { ...colSumsBody(), exportName: 'colSums' },
     { ...reluGradBody(), exportName: 'reluGrad' },
     { ...adamaxBody(), exportName: 'adamax' },
+    { ...convDirectBody(fma), exportName: 'convDirect' },
+    { ...packBBody(), exportName: 'packB' },
   ];
   return assembleModule(funcs, 1, { maxPages: MAX_PAGES });
 }
@@ -546,7 +723,7 @@ const CTRL_STOP = 3;
 const CTRL_READY = 4;
 /** How long the caller waits for its workers (start-up, or one job) before giving up. */
 const WORKER_TIMEOUT_MS = 120_000;
-/** Per-thread job: function id + 13 args, from slot 16 on, 16 slots per thread. */
+/** Per-thread job: function id + up to 15 args, from slot 16 on, 16 slots per thread. */
 const CTRL_JOBS = 16;
 const JOB_SLOTS = 16;
 /** Bytes reserved for the control block; buffers start after it. */
@@ -559,7 +736,7 @@ const WORKER_SOURCE = String.raw`
 const { workerData } = require('worker_threads');
 const { memory, module, index, ctrlOffset } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const fns = [inst.exports.gemm, inst.exports.gradW, inst.exports.gemmRowMajor, inst.exports.colSums, inst.exports.reluGrad, inst.exports.adamax];
+const fns = [inst.exports.gemm, inst.exports.gradW, inst.exports.gemmRowMajor, inst.exports.colSums, inst.exports.reluGrad, inst.exports.adamax, inst.exports.convDirect, inst.exports.packB];
 let gen = Atomics.load(new Int32Array(memory.buffer, ctrlOffset, 1024), 0);
 Atomics.add(new Int32Array(memory.buffer, ctrlOffset, 1024), 4, 1);
 Atomics.notify(new Int32Array(memory.buffer, ctrlOffset, 1024), 4);
@@ -572,7 +749,7 @@ for (;;) {
   gen = Atomics.load(ctrl, 0);
   const base = 16 + 16 * index;
   const fn = ctrl[base];
-  const args = Array.from(ctrl.subarray(base + 1, base + 14));
+  const args = Array.from(ctrl.subarray(base + 1, base + 16));
   try {
     if (fn >= 0) fns[fn](...args);
   } catch (e) {
@@ -596,8 +773,24 @@ export function colSumsScratchLength(rows: number, cols: number): number {
   return Math.ceil(rows / SUM_CHUNK_ROWS) * cols;
 }
 
+/**
+ * What follows a product, per output column n: `+ bias[n]` (float offset of N floats; `null`:
+ * none), then `max(·, 0)` with `relu`.
+ */
+export interface Epilogue {
+  readonly bias: number | null;
+  readonly relu: boolean;
+}
+
+const NO_EPILOGUE: Epilogue = { bias: null, relu: false };
+
+function epilogueArgs(e: Epilogue): [number, number] {
+  if (e.bias === 0) throw new Error('GemmEngine: a bias at offset 0 is taken for none');
+  return [e.bias === null ? 0 : 4 * e.bias, e.relu ? EPILOGUE_RELU : 0];
+}
+
 /** What one thread computes: a kernel and its arguments, or nothing (`null`). */
-type Job = { readonly fn: 0 | 1 | 2 | 3 | 4 | 5; readonly args: readonly number[] } | null;
+type Job = { readonly fn: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7; readonly args: readonly number[] } | null;
 
 /** Memory, module instance and worker threads of the GEMM kernels. */
 export class GemmEngine {
@@ -629,7 +822,7 @@ export class GemmEngine {
     new Int32Array(this.memory.buffer, this.ctrlOffset, CTRL_BYTES / 4).fill(0);
     const module = new (wasmJs().Module)(gemmModuleBytes(this.fma));
     const exports = new (wasmJs().Instance)(module, { env: { memory: this.memory } }).exports as Record<string, (...a: number[]) => void>;
-    this.fns = ['gemm', 'gradW', 'gemmRowMajor', 'colSums', 'reluGrad', 'adamax'].map((name) => exports[name] as (...a: number[]) => void);
+    this.fns = ['gemm', 'gradW', 'gemmRowMajor', 'colSums', 'reluGrad', 'adamax', 'convDirect', 'packB'].map((name) => exports[name] as (...a: number[]) => void);
     for (let i = 1; i < threads; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, module, index: i, ctrlOffset: this.ctrlOffset } });
       // Idle workers block in Atomics.wait and must not keep the process alive.
@@ -732,19 +925,57 @@ export class GemmEngine {
    */
   gemm(
     a: number, aBatch: number, aRow: number, t: number, batches: number, k: number, b: number, n: number, c: number,
-    bLayout: 'packed' | 'row-major' = 'packed', cBatch = t * n,
+    bLayout: 'packed' | 'row-major' = 'packed', cBatch = t * n, epilogue: Epilogue = NO_EPILOGUE,
   ): void {
     if (n % NR !== 0) throw new Error(`GemmEngine.gemm: N = ${n} is not a multiple of ${NR}`);
     const [slabStride, ldb] = bLayout === 'packed' ? [k * NR * 4, NR * 4] : [NR * 4, n * 4];
-    const m = batches * t;
+    const epi = epilogueArgs(epilogue);
+    this.run(
+      this.rowJobs(batches * t, (m0, m1) => ({
+        fn: bLayout === 'packed' ? 0 : 2,
+        args: [4 * a, 4 * aBatch, 4 * aRow, t, m0, m1, k, 4 * b, n, 4 * c, slabStride, ldb, 4 * cBatch, ...epi],
+      })),
+    );
+  }
+
+  /**
+   * The forward product of a convolution with a short reduction (K floats per row, e.g. a first
+   * layer's kernel · channels = 5): C[m, :] = act(A_m · B + bias) for m ∈ [0, batches·T), A_m as in
+   * {@link gemm}, B [K, N] packed by {@link packB}, C [batches·T, N] contiguous. Same sums as
+   * {@link gemm} (k in increasing order), without its blocking.
+   */
+  convDirect(a: number, aBatch: number, aRow: number, t: number, batches: number, k: number, b: number, n: number, c: number, epilogue: Epilogue = NO_EPILOGUE): void {
+    if (n % NR !== 0) throw new Error(`GemmEngine.convDirect: N = ${n} is not a multiple of ${NR}`);
+    const epi = epilogueArgs(epilogue);
+    this.run(this.rowJobs(batches * t, (m0, m1) => ({ fn: 6, args: [4 * a, 4 * aBatch, 4 * aRow, t, m0, m1, k, 4 * b, n, 4 * c, ...epi] })));
+  }
+
+  /**
+   * Packs B [K, N] (row-major, float offset `b`) as [N/8][K][8] at `out` (K·N floats, not
+   * overlapping `b`): the layout {@link gemm} and {@link convDirect} read. Same result as the
+   * function {@link packB}, on the engine's threads.
+   */
+  packB(b: number, k: number, n: number, out: number): void {
+    if (n % NR !== 0) throw new Error(`GemmEngine.packB: N = ${n} is not a multiple of ${NR}`);
+    const jobs: Job[] = [];
+    for (let i = 0; i < this.threads; i++) {
+      const k0 = Math.floor((k * i) / this.threads);
+      const k1 = Math.floor((k * (i + 1)) / this.threads);
+      jobs.push(k1 > k0 ? { fn: 7, args: [4 * b, k, n, 4 * out, k0, k1] } : null);
+    }
+    this.run(jobs);
+  }
+
+  /** Rows [0, m) split between the threads in whole groups of {@link MR}. */
+  private rowJobs(m: number, job: (m0: number, m1: number) => NonNullable<Job>): Job[] {
     const jobs: Job[] = [];
     const blocks = Math.ceil(m / MR);
     for (let i = 0; i < this.threads; i++) {
       const m0 = Math.min(m, Math.floor((blocks * i) / this.threads) * MR);
       const m1 = Math.min(m, Math.floor((blocks * (i + 1)) / this.threads) * MR);
-      jobs.push(m1 > m0 ? { fn: bLayout === 'packed' ? 0 : 2, args: [4 * a, 4 * aBatch, 4 * aRow, t, m0, m1, k, 4 * b, n, 4 * c, slabStride, ldb, 4 * cBatch] } : null);
+      jobs.push(m1 > m0 ? job(m0, m1) : null);
     }
-    this.run(jobs);
+    return jobs;
   }
 
   /**
