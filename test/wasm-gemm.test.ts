@@ -5,7 +5,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { GemmEngine, NR, packB } from '../src/model/wasm-gemm.ts';
+import { GemmEngine, NR, packB, winogradScratchLength } from '../src/model/wasm-gemm.ts';
 
 const rng = seedrandom('fmmatch-wasm-gemm');
 const randInt = (lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));
@@ -232,6 +232,103 @@ describe('GemmEngine', () => {
           many.forEach((o, i) => assert.deepEqual(o, [plain, biasRelu, biasOnly, reluOnly, direct, directBiasRelu][i], `output ${i}, ${threads} threads vs 1 (fma ${fma})`));
         }
       }
+    });
+  }
+
+  test('matmul (columns split between threads for few rows) equals the row-split product, with and without bias + ReLU', () => {
+    for (const [m, k, n] of [[32, 300, 120], [5, 17, 48], [3, 1100, 16], [200, 40, 64]] as const) {
+      const a = randArray(m * k);
+      const b = randArray(k * n);
+      const bias = randArray(n);
+      const results = [1, 2, 3].map((threads) => {
+        const e = engine(threads, true);
+        e.reset();
+        const ab = e.alloc(m * k);
+        ab.view().set(a);
+        const bb = e.alloc(k * n);
+        bb.view().set(b);
+        const biasB = e.alloc(n);
+        biasB.view().set(bias);
+        const c1 = e.alloc(m * n);
+        const c2 = e.alloc(m * n);
+        const c3 = e.alloc(m * n);
+        e.gemm(ab.ptr / 4, 0, k, m, 1, k, bb.ptr / 4, n, c1.ptr / 4, 'row-major');
+        e.matmul(ab.ptr / 4, m, k, bb.ptr / 4, n, c2.ptr / 4);
+        e.matmul(ab.ptr / 4, m, k, bb.ptr / 4, n, c3.ptr / 4, { bias: biasB.ptr / 4, relu: true });
+        return [c1, c2, c3].map((c) => Float32Array.from(c.view()));
+      });
+      const [rowSplit, matmul, fused] = results[0] as [Float32Array, Float32Array, Float32Array];
+      assert.deepEqual(matmul, rowSplit, `${m}x${k}x${n}`);
+      assert.deepEqual(fused, rowSplit.map((v, i) => Math.max(0, Math.fround(v + (bias[i % n] as number)))), `${m}x${k}x${n} bias + ReLU`);
+      for (const r of results.slice(1)) r.forEach((c, i) => assert.deepEqual(c, results[0]?.[i], `${m}x${k}x${n} output ${i}: threads`));
+    }
+  });
+
+  const winogradCases = [
+    { bs: 256, q: 8, t: 40, batches: 2, f: 32, tail: 0 }, // conv2's blocks (stride 16 × 16 channels), even T
+    { bs: 64, q: 16, t: 47, batches: 2, f: 16, tail: 3 }, // conv3's q and odd T (its last output directly)
+    { bs: 4, q: 2, t: 2, batches: 1, f: 8, tail: 0 }, // smallest
+    { bs: 12, q: 4, t: 9, batches: 3, f: 24, tail: 11 },
+  ];
+  for (const cs of winogradCases) {
+    test(`convWinograd ${JSON.stringify(cs)}: the direct product to rounding; bias + ReLU; same bytes on 1–3 threads`, () => {
+      const k = cs.q * cs.bs;
+      const xBatch = (cs.t - 1 + cs.q) * cs.bs + cs.tail;
+      const x = randArray(cs.batches * xBatch).map((v) => Math.max(0, v)); // post-ReLU inputs, as in the CNN
+      const w = randArray(k * cs.f);
+      const bias = randArray(cs.f);
+      const m = cs.batches * cs.t;
+      const results = [1, 2, 3].map((threads) => {
+        const e = engine(threads, true);
+        e.reset();
+        const xb = e.alloc(x.length);
+        xb.view().set(x);
+        const wb = e.alloc(w.length);
+        wb.view().set(w);
+        const bb = e.alloc(cs.f);
+        bb.view().set(bias);
+        const scratch = e.alloc(winogradScratchLength(cs.bs, cs.q, cs.t, cs.batches, cs.f));
+        const y = e.alloc(m * cs.f);
+        const yf = e.alloc(m * cs.f);
+        y.view().fill(NaN);
+        yf.view().fill(NaN);
+        e.convWinograd(xb.ptr / 4, xBatch, cs.bs, cs.q, cs.t, cs.batches, wb.ptr / 4, cs.f, y.ptr / 4, scratch.ptr / 4);
+        e.convWinograd(xb.ptr / 4, xBatch, cs.bs, cs.q, cs.t, cs.batches, wb.ptr / 4, cs.f, yf.ptr / 4, scratch.ptr / 4, { bias: bb.ptr / 4, relu: true });
+        // Output items further apart: the same rows, the gaps untouched.
+        const yBatch = cs.t * cs.f + 8;
+        const ys = e.alloc(cs.batches * yBatch);
+        ys.view().fill(7);
+        e.convWinograd(xb.ptr / 4, xBatch, cs.bs, cs.q, cs.t, cs.batches, wb.ptr / 4, cs.f, ys.ptr / 4, scratch.ptr / 4, undefined, yBatch);
+        for (let b = 0; b < cs.batches; b++) {
+          assert.deepEqual(ys.view().subarray(b * yBatch, b * yBatch + cs.t * cs.f), y.view().subarray(b * cs.t * cs.f, (b + 1) * cs.t * cs.f), `item ${b} with a batch stride`);
+          assert.ok(ys.view().subarray(b * yBatch + cs.t * cs.f, (b + 1) * yBatch).every((v) => v === 7), 'gaps untouched');
+        }
+        return [Float32Array.from(y.view()), Float32Array.from(yf.view())];
+      });
+      const [plain, fused] = results[0] as [Float32Array, Float32Array];
+      let err = 0;
+      let scale = 0;
+      for (let b = 0; b < cs.batches; b++) {
+        for (let t = 0; t < cs.t; t++) {
+          for (let j = 0; j < cs.f; j++) {
+            let sum = 0;
+            let abs = 0;
+            for (let kk = 0; kk < k; kk++) {
+              const p = (x[b * xBatch + t * cs.bs + kk] as number) * (w[kk * cs.f + j] as number);
+              sum += p;
+              abs += Math.abs(p);
+            }
+            const i = (b * cs.t + t) * cs.f + j;
+            err = Math.max(err, Math.abs((plain[i] as number) - sum));
+            scale = Math.max(scale, abs);
+            const want = Math.max(0, sum + (bias[j] as number));
+            assert.ok(Math.abs((fused[i] as number) - want) <= 4e-7 * k * abs + 1e-6, `fused output ${i}: ${fused[i]} vs ${want}`);
+          }
+        }
+      }
+      assert.ok(err <= 4e-7 * k * scale, `max error ${err} vs scale ${scale}`);
+      assert.ok(fused.some((v) => v === 0) && fused.some((v) => v > 0), 'both sides of ReLU');
+      for (const r of results.slice(1)) r.forEach((o, i) => assert.deepEqual(o, results[0]?.[i], `output ${i}: threads`));
     });
   }
 

@@ -612,6 +612,148 @@ function packBBody(): { params: number[]; locals: [number, number][]; code: numb
   return { params: Array<number>(6).fill(I32), locals: [[5, I32]], code: c.bytes };
 }
 
+// ---- Winograd F(2, 2) over tap pairs, for strided convolutions whose kernel is an even number
+// q of strides (the paper's conv2: 128 = 8·16, conv3: 512 = 16·32).
+//
+// With blocks X_u = x[u·s … u·s + s − 1, :] (s·C floats) and W_j the filter rows of tap block j
+// ([s·C, F]), y[t] = Σ_{j<q} X_{t+j} · W_j. Two outputs at a time over tap pairs (2i, 2i + 1):
+//   y[2p]     = Σ_i E_{p+i}·U_i + O_{p+i}·S_i,   y[2p + 1] = Σ_i O_{p+i}·S_i + G_{p+i}·V_i,
+// with E_v = X_{2v} − X_{2v+1}, O_v = X_{2v+1}, G_v = X_{2v+2} − X_{2v+1}, U_i = W_{2i},
+// V_i = W_{2i+1}, S_i = U_i + V_i: three products of half the reduction length for two outputs,
+// 3/4 of the multiply-adds. E, O and G are strided-row matrices again (row p starts at block p).
+
+/**
+ * winoInput(x, xBatch, bs, Q, g0, g1, e, o, g): for global block index v' = item·Q + v in
+ * [g0, g1): E/O/G block v' (bs bytes at v'·bs) from X_{2v}, X_{2v+1}, X_{2v+2} of the item
+ * (x + item·xBatch + 2v·bs). Byte sizes; bs a multiple of 16.
+ */
+function winoInputBody(): { params: number[]; locals: [number, number][]; code: number[] } {
+  const [X, XBATCH, BS, Q, G0, G1, E, O, G] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [V, SRC, DST, OFF, A, B, C] = [9, 10, 11, 12, 13, 14, 15];
+  const c = new Code();
+  c.get(G0).set(V);
+  c.loopWhile(
+    (x) => x.get(V).get(G1).emit(opx.i32LtU),
+    () => {
+      c.get(X).get(V).get(Q).emit(opx.i32DivU).get(XBATCH).emit(opx.i32Mul, opx.i32Add);
+      c.get(V).get(Q).emit(opx.i32RemU).get(BS).emit(opx.i32Mul).i32(2).emit(opx.i32Mul, opx.i32Add).set(SRC);
+      c.get(V).get(BS).emit(opx.i32Mul).set(DST);
+      c.i32(0).set(OFF);
+      c.loopWhile(
+        (x) => x.get(OFF).get(BS).emit(opx.i32LtU),
+        () => {
+          c.get(SRC).get(OFF).emit(opx.i32Add).load(0).set(A);
+          c.get(SRC).get(OFF).emit(opx.i32Add).get(BS).emit(opx.i32Add).load(0).set(B);
+          c.get(SRC).get(OFF).emit(opx.i32Add).get(BS).emit(opx.i32Add).get(BS).emit(opx.i32Add).load(0).set(C);
+          c.get(E).get(DST).emit(opx.i32Add).get(OFF).emit(opx.i32Add).get(A).get(B).emit(...simdOp(simd.f32x4Sub)).store(0);
+          c.get(O).get(DST).emit(opx.i32Add).get(OFF).emit(opx.i32Add).get(B).store(0);
+          c.get(G).get(DST).emit(opx.i32Add).get(OFF).emit(opx.i32Add).get(C).get(B).emit(...simdOp(simd.f32x4Sub)).store(0);
+          c.addTo(OFF, (x) => x.i32(16));
+        },
+      );
+      c.addTo(V, (x) => x.i32(1));
+    },
+  );
+  return { params: Array<number>(9).fill(I32), locals: [[4, I32], [3, V128]], code: c.bytes };
+}
+
+/**
+ * winoOutput(m1, m2, m3, y, P, F, yBatch, g0, g1, bias, flags): for global pair index
+ * p' = item·P + p in [g0, g1): y row (item, 2p) = act(m1 + m2 + bias), row (item, 2p + 1) =
+ * act(m2 + m3 + bias), the products' rows p' (F floats each); y rows F floats, items yBatch bytes
+ * apart. F a multiple of 8.
+ */
+function winoOutputBody(): { params: number[]; locals: [number, number][]; code: number[] } {
+  const [M1, M2, M3, Y, P, F, YBATCH, G0, G1, BIAS, FLAGS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [GP, MO, YE, NS, ROWB] = [11, 12, 13, 14, 15];
+  const [A0, A1, R0, R1] = [16, 17, 18, 19];
+  const c = new Code();
+  c.get(F).i32(4).emit(opx.i32Mul).set(ROWB);
+  c.get(G0).set(GP);
+  c.loopWhile(
+    (x) => x.get(GP).get(G1).emit(opx.i32LtU),
+    () => {
+      c.get(GP).get(ROWB).emit(opx.i32Mul).set(MO);
+      // ye = y + item·yBatch + 2p·F·4
+      c.get(Y).get(GP).get(P).emit(opx.i32DivU).get(YBATCH).emit(opx.i32Mul, opx.i32Add);
+      c.get(GP).get(P).emit(opx.i32RemU).i32(2).emit(opx.i32Mul).get(ROWB).emit(opx.i32Mul, opx.i32Add).set(YE);
+      c.i32(0).set(NS);
+      c.loopWhile(
+        (x) => x.get(NS).get(F).emit(opx.i32LtU),
+        () => {
+          const at = (base: number, off: number): void => {
+            c.get(base).get(MO).emit(opx.i32Add).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add).load(off);
+          };
+          at(M2, 0);
+          c.set(A0);
+          at(M2, 16);
+          c.set(A1);
+          for (const [m, rowOff] of [[M1, 0], [M3, 1]] as const) {
+            at(m, 0);
+            c.get(A0).emit(...simdOp(simd.f32x4Add)).set(R0);
+            at(m, 16);
+            c.get(A1).emit(...simdOp(simd.f32x4Add)).set(R1);
+            epilogue(c, BIAS, FLAGS, NS, R0, R1);
+            const yAddr = (): void => {
+              c.get(YE).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add);
+              if (rowOff) c.get(ROWB).emit(opx.i32Add);
+            };
+            yAddr();
+            c.get(R0).store(0);
+            yAddr();
+            c.get(R1).store(16);
+          }
+          c.addTo(NS, (x) => x.i32(NR));
+        },
+      );
+      c.addTo(GP, (x) => x.i32(1));
+    },
+  );
+  return { params: Array<number>(11).fill(I32), locals: [[5, I32], [4, V128]], code: c.bytes };
+}
+
+/**
+ * winoPackB(w, bs, half, F, u, s, v, k0, k1): for rows k' ∈ [k0, k1) of U, S, V ([half·bs, F],
+ * k' = i·bs + r): U[k'] = W[2i·bs + r], V[k'] = W[(2i + 1)·bs + r], S = U + V, written packed
+ * ([F/8][half·bs][8], as {@link packBBody}). W [q·bs, F] row-major; bs in floats; addresses bytes.
+ */
+function winoPackBBody(): { params: number[]; locals: [number, number][]; code: number[] } {
+  const [W, BS, HALF, F, U, S, V, K0, K1] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [KK, NS, SE, SO, DST, KTOT] = [9, 10, 11, 12, 13, 14];
+  const [UA, UB, VA, VB] = [15, 16, 17, 18];
+  const c = new Code();
+  c.get(HALF).get(BS).emit(opx.i32Mul).set(KTOT);
+  c.get(K0).set(KK);
+  c.loopWhile(
+    (x) => x.get(KK).get(K1).emit(opx.i32LtU),
+    () => {
+      // even row = 2·(k'/bs)·bs + k'%bs = k' + (k'/bs)·bs; odd = even + bs
+      c.get(W).get(KK).get(KK).get(BS).emit(opx.i32DivU).get(BS).emit(opx.i32Mul, opx.i32Add).get(F).emit(opx.i32Mul).i32(4).emit(opx.i32Mul, opx.i32Add).set(SE);
+      c.get(SE).get(BS).get(F).emit(opx.i32Mul).i32(4).emit(opx.i32Mul, opx.i32Add).set(SO);
+      c.i32(0).set(NS);
+      c.loopWhile(
+        (x) => x.get(NS).get(F).emit(opx.i32LtU),
+        () => {
+          c.get(NS).i32(NR).emit(opx.i32DivU).get(KTOT).emit(opx.i32Mul).get(KK).emit(opx.i32Add).i32(NR * 4).emit(opx.i32Mul).set(DST);
+          c.get(SE).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add).load(0).set(UA);
+          c.get(SE).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add).load(16).set(UB);
+          c.get(SO).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add).load(0).set(VA);
+          c.get(SO).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add).load(16).set(VB);
+          c.get(U).get(DST).emit(opx.i32Add).get(UA).store(0);
+          c.get(U).get(DST).emit(opx.i32Add).get(UB).store(16);
+          c.get(V).get(DST).emit(opx.i32Add).get(VA).store(0);
+          c.get(V).get(DST).emit(opx.i32Add).get(VB).store(16);
+          c.get(S).get(DST).emit(opx.i32Add).get(UA).get(VA).emit(...simdOp(simd.f32x4Add)).store(0);
+          c.get(S).get(DST).emit(opx.i32Add).get(UB).get(VB).emit(...simdOp(simd.f32x4Add)).store(16);
+          c.addTo(NS, (x) => x.i32(NR));
+        },
+      );
+      c.addTo(KK, (x) => x.i32(1));
+    },
+  );
+  return { params: Array<number>(9).fill(I32), locals: [[6, I32], [4, V128]], code: c.bytes };
+}
+
 /** Smallest normal float32. */
 const FLT_MIN = 1.1754943508222875e-38;
 
@@ -682,18 +824,26 @@ const MAX_PAGES = 65536;
 
 /** The module: imports a shared memory `env.memory`, exports its kernels by name (see the `*Body` functions). */
 export function gemmModuleBytes(fma: boolean): Uint8Array {
-  const funcs = [
-    { ...gemmBody(fma, true), exportName: 'gemm' },
-    { ...gradWBody(fma), exportName: 'gradW' },
-    { ...gemmBody(fma, false), exportName: 'gemmRowMajor' },
-    { ...colSumsBody(), exportName: 'colSums' },
-    { ...reluGradBody(), exportName: 'reluGrad' },
-    { ...adamaxBody(), exportName: 'adamax' },
-    { ...convDirectBody(fma), exportName: 'convDirect' },
-    { ...packBBody(), exportName: 'packB' },
-  ];
-  return assembleModule(funcs, 1, { maxPages: MAX_PAGES });
+  const bodies: Record<KernelName, { params: number[]; locals: [number, number][]; code: number[] }> = {
+    gemm: gemmBody(fma, true),
+    gradW: gradWBody(fma),
+    gemmRowMajor: gemmBody(fma, false),
+    colSums: colSumsBody(),
+    reluGrad: reluGradBody(),
+    adamax: adamaxBody(),
+    convDirect: convDirectBody(fma),
+    packB: packBBody(),
+    winoInput: winoInputBody(),
+    winoOutput: winoOutputBody(),
+    winoPackB: winoPackBBody(),
+  };
+  return assembleModule(KERNELS.map((name) => ({ ...bodies[name], exportName: name })), 1, { maxPages: MAX_PAGES });
 }
+
+/** The module's kernels; a job names one by its index here. */
+const KERNELS = ['gemm', 'gradW', 'gemmRowMajor', 'colSums', 'reluGrad', 'adamax', 'convDirect', 'packB', 'winoInput', 'winoOutput', 'winoPackB'] as const;
+type KernelName = (typeof KERNELS)[number];
+const fnId = (name: KernelName): number => KERNELS.indexOf(name);
 
 /** Whether this V8 accepts relaxed SIMD, enabling it first on V8 versions that keep it behind a flag. */
 export function relaxedSimdAvailable(): boolean {
@@ -734,9 +884,9 @@ export const MAX_GEMM_THREADS = (CTRL_BYTES / 4 - CTRL_JOBS) / JOB_SLOTS;
 const WORKER_SOURCE = String.raw`
 'use strict';
 const { workerData } = require('worker_threads');
-const { memory, module, index, ctrlOffset } = workerData;
+const { memory, module, index, ctrlOffset, kernels } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const fns = [inst.exports.gemm, inst.exports.gradW, inst.exports.gemmRowMajor, inst.exports.colSums, inst.exports.reluGrad, inst.exports.adamax, inst.exports.convDirect, inst.exports.packB];
+const fns = kernels.map((name) => inst.exports[name]);
 let gen = Atomics.load(new Int32Array(memory.buffer, ctrlOffset, 1024), 0);
 Atomics.add(new Int32Array(memory.buffer, ctrlOffset, 1024), 4, 1);
 Atomics.notify(new Int32Array(memory.buffer, ctrlOffset, 1024), 4);
@@ -789,8 +939,28 @@ function epilogueArgs(e: Epilogue): [number, number] {
   return [e.bias === null ? 0 : 4 * e.bias, e.relu ? EPILOGUE_RELU : 0];
 }
 
+/** Where {@link GemmEngine.convWinograd} keeps its intermediate arrays (float offsets from `base`). */
+function winogradLayout(bs: number, q: number, t: number, batches: number, f: number, base: number) {
+  const pairs = Math.floor(t / 2);
+  const blocks = pairs + q / 2 - 1;
+  const kHalf = (q / 2) * bs;
+  const sizes = { e: batches * blocks * bs, o: batches * blocks * bs, g: batches * blocks * bs, m1: batches * pairs * f, m2: batches * pairs * f, m3: batches * pairs * f, u: kHalf * f, s: kHalf * f, v: kHalf * f, packed: t % 2 === 1 ? q * bs * f : 0 };
+  const at: Record<string, number> = {};
+  let p = base;
+  for (const [k, n] of Object.entries(sizes)) {
+    at[k] = p;
+    p += Math.ceil(n / 16) * 16; // 64-byte aligned
+  }
+  return { pairs, blocks, length: p - base, ...(at as Record<keyof typeof sizes, number>) };
+}
+
+/** Floats of scratch {@link GemmEngine.convWinograd} needs. */
+export function winogradScratchLength(bs: number, q: number, t: number, batches: number, f: number): number {
+  return winogradLayout(bs, q, t, batches, f, 0).length;
+}
+
 /** What one thread computes: a kernel and its arguments, or nothing (`null`). */
-type Job = { readonly fn: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7; readonly args: readonly number[] } | null;
+type Job = { readonly fn: number; readonly args: readonly number[] } | null;
 
 /** Memory, module instance and worker threads of the GEMM kernels. */
 export class GemmEngine {
@@ -822,9 +992,9 @@ export class GemmEngine {
     new Int32Array(this.memory.buffer, this.ctrlOffset, CTRL_BYTES / 4).fill(0);
     const module = new (wasmJs().Module)(gemmModuleBytes(this.fma));
     const exports = new (wasmJs().Instance)(module, { env: { memory: this.memory } }).exports as Record<string, (...a: number[]) => void>;
-    this.fns = ['gemm', 'gradW', 'gemmRowMajor', 'colSums', 'reluGrad', 'adamax', 'convDirect', 'packB'].map((name) => exports[name] as (...a: number[]) => void);
+    this.fns = KERNELS.map((name) => exports[name] as (...a: number[]) => void);
     for (let i = 1; i < threads; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, module, index: i, ctrlOffset: this.ctrlOffset } });
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, module, index: i, ctrlOffset: this.ctrlOffset, kernels: KERNELS } });
       // Idle workers block in Atomics.wait and must not keep the process alive.
       w.unref();
       this.workers.push(w);
@@ -932,7 +1102,7 @@ export class GemmEngine {
     const epi = epilogueArgs(epilogue);
     this.run(
       this.rowJobs(batches * t, (m0, m1) => ({
-        fn: bLayout === 'packed' ? 0 : 2,
+        fn: fnId(bLayout === 'packed' ? 'gemm' : 'gemmRowMajor'),
         args: [4 * a, 4 * aBatch, 4 * aRow, t, m0, m1, k, 4 * b, n, 4 * c, slabStride, ldb, 4 * cBatch, ...epi],
       })),
     );
@@ -947,7 +1117,30 @@ export class GemmEngine {
   convDirect(a: number, aBatch: number, aRow: number, t: number, batches: number, k: number, b: number, n: number, c: number, epilogue: Epilogue = NO_EPILOGUE): void {
     if (n % NR !== 0) throw new Error(`GemmEngine.convDirect: N = ${n} is not a multiple of ${NR}`);
     const epi = epilogueArgs(epilogue);
-    this.run(this.rowJobs(batches * t, (m0, m1) => ({ fn: 6, args: [4 * a, 4 * aBatch, 4 * aRow, t, m0, m1, k, 4 * b, n, 4 * c, ...epi] })));
+    this.run(this.rowJobs(batches * t, (m0, m1) => ({ fn: fnId('convDirect'), args: [4 * a, 4 * aBatch, 4 * aRow, t, m0, m1, k, 4 * b, n, 4 * c, ...epi] })));
+  }
+
+  /**
+   * C [M, N] = act(A [M, K] · B [K, N] + bias), all row-major and contiguous (float offsets). With
+   * few rows (a Dense layer's batch) the threads split the columns, so that each reads only its
+   * part of B (a Dense layer's weights, megabytes, read once per product); otherwise the rows.
+   */
+  matmul(a: number, m: number, k: number, b: number, n: number, c: number, epilogue: Epilogue = NO_EPILOGUE): void {
+    if (n % NR !== 0) throw new Error(`GemmEngine.matmul: N = ${n} is not a multiple of ${NR}`);
+    const slabs = n / NR;
+    if (m > MC || slabs < 2 * this.threads) {
+      this.gemm(a, 0, k, m, 1, k, b, n, c, 'row-major', m * n, epilogue);
+      return;
+    }
+    const jobs: Job[] = [];
+    for (let i = 0; i < this.threads; i++) {
+      const n0 = NR * Math.floor((slabs * i) / this.threads);
+      const n1 = NR * Math.floor((slabs * (i + 1)) / this.threads);
+      const [bias, flags] = epilogueArgs(epilogue);
+      // One "batch" per row (T = 1): row m of A at a + m·K, of C at c + m·N, whatever the columns.
+      jobs.push({ fn: fnId('gemmRowMajor'), args: [4 * a, 4 * k, 0, 1, 0, m, k, 4 * (b + n0), n1 - n0, 4 * (c + n0), NR * 4, 4 * n, 4 * n, bias === 0 ? 0 : bias + 4 * n0, flags] });
+    }
+    this.run(jobs);
   }
 
   /**
@@ -961,9 +1154,47 @@ export class GemmEngine {
     for (let i = 0; i < this.threads; i++) {
       const k0 = Math.floor((k * i) / this.threads);
       const k1 = Math.floor((k * (i + 1)) / this.threads);
-      jobs.push(k1 > k0 ? { fn: 7, args: [4 * b, k, n, 4 * out, k0, k1] } : null);
+      jobs.push(k1 > k0 ? { fn: fnId('packB'), args: [4 * b, k, n, 4 * out, k0, k1] } : null);
     }
     this.run(jobs);
+  }
+
+  /**
+   * The forward product of a strided 1-D convolution whose kernel is an even number q of strides,
+   * by Winograd F(2, 2) over tap pairs (see `winoInputBody`): 3/4 of the multiply-adds of
+   * {@link gemm}, results equal to rounding (the sums are regrouped). y [batches, T, F] =
+   * act(conv(x, w) + bias); x rows of `bs` = stride·C floats per stride step, items `xBatch`
+   * floats apart; w [q·bs, F] row-major (tfjs's filter layout). `scratch`: float offset of
+   * {@link winogradScratchLength} floats; y items `yBatch` floats apart (default T·F). bs a
+   * multiple of 4, F of 8.
+   */
+  convWinograd(x: number, xBatch: number, bs: number, q: number, t: number, batches: number, w: number, f: number, y: number, scratch: number, epilogue: Epilogue = NO_EPILOGUE, yBatch = t * f): void {
+    if (f % NR !== 0 || bs % 4 !== 0 || q % 2 !== 0 || t < 2) throw new Error(`GemmEngine.convWinograd: unsupported shape (bs ${bs}, q ${q}, T ${t}, F ${f})`);
+    const lay = winogradLayout(bs, q, t, batches, f, scratch);
+    const half = q / 2;
+    const kHalf = half * bs;
+    const split = (count: number, fn: KernelName, args: (g0: number, g1: number) => number[]): void => {
+      const jobs: Job[] = [];
+      for (let i = 0; i < this.threads; i++) {
+        const g0 = Math.floor((count * i) / this.threads);
+        const g1 = Math.floor((count * (i + 1)) / this.threads);
+        jobs.push(g1 > g0 ? { fn: fnId(fn), args: args(g0, g1) } : null);
+      }
+      this.run(jobs);
+    };
+    split(kHalf, 'winoPackB', (k0, k1) => [4 * w, bs, half, f, 4 * lay.u, 4 * lay.s, 4 * lay.v, k0, k1]);
+    split(batches * lay.blocks, 'winoInput', (g0, g1) => [4 * x, 4 * xBatch, 4 * bs, lay.blocks, g0, g1, 4 * lay.e, 4 * lay.o, 4 * lay.g]);
+    const itemStride = lay.blocks * bs;
+    this.gemm(lay.e, itemStride, bs, lay.pairs, batches, kHalf, lay.u, f, lay.m1);
+    this.gemm(lay.o, itemStride, bs, lay.pairs, batches, kHalf, lay.s, f, lay.m2);
+    this.gemm(lay.g, itemStride, bs, lay.pairs, batches, kHalf, lay.v, f, lay.m3);
+    const [bias, flags] = epilogueArgs(epilogue);
+    split(batches * lay.pairs, 'winoOutput', (g0, g1) => [4 * lay.m1, 4 * lay.m2, 4 * lay.m3, 4 * y, lay.pairs, f, 4 * yBatch, g0, g1, bias, flags]);
+    if (t % 2 === 1) {
+      // The last output of each item, directly.
+      this.packB(w, q * bs, f, lay.packed);
+      this.gemm(x + (t - 1) * bs, xBatch, 0, 1, batches, q * bs, lay.packed, f, y + (t - 1) * f, 'packed', yBatch, epilogue);
+    }
   }
 
   /** Rows [0, m) split between the threads in whole groups of {@link MR}. */
@@ -987,7 +1218,7 @@ export class GemmEngine {
     const slabs = n / NR;
     const jobs: Job[] = [];
     const args = (s0: number, s1: number, k0: number, k1: number): Job => ({
-      fn: 1,
+      fn: fnId('gradW'),
       args: [4 * a, 4 * aBatch, 4 * aRow, t, batches, k, 4 * d, n, 4 * w, s0, s1, k0, k1],
     });
     const tiles = Math.floor(k / 4);
@@ -1024,7 +1255,7 @@ export class GemmEngine {
     for (let i = 0; i < this.threads; i++) {
       const c0 = Math.floor((chunks * i) / this.threads);
       const c1 = Math.floor((chunks * (i + 1)) / this.threads);
-      jobs.push(c1 > c0 ? { fn: 3, args: [4 * x, cols, rows, c0, c1, SUM_CHUNK_ROWS, partial.ptr] } : null);
+      jobs.push(c1 > c0 ? { fn: fnId('colSums'), args: [4 * x, cols, rows, c0, c1, SUM_CHUNK_ROWS, partial.ptr] } : null);
     }
     this.run(jobs);
     const p = partial.view();
@@ -1042,7 +1273,7 @@ export class GemmEngine {
     for (let i = 0; i < this.threads; i++) {
       const q0 = Math.floor((quads * i) / this.threads);
       const q1 = Math.floor((quads * (i + 1)) / this.threads);
-      jobs.push(q1 > q0 ? { fn: 4, args: [4 * dy, 4 * x, 4 * out, 4 * q0, 4 * q1] } : null);
+      jobs.push(q1 > q0 ? { fn: fnId('reluGrad'), args: [4 * dy, 4 * x, 4 * out, 4 * q0, 4 * q1] } : null);
     }
     this.run(jobs);
     const d = this.view(dy, length);
@@ -1065,7 +1296,7 @@ export class GemmEngine {
     for (let i = 0; i < this.threads; i++) {
       const q0 = Math.floor((quads * i) / this.threads);
       const q1 = Math.floor((quads * (i + 1)) / this.threads);
-      jobs.push(q1 > q0 ? { fn: 5, args: [m, u, w, g, constants, outM, outU, outW, 4 * q0, 4 * q1].map((v, j) => (j < 8 ? 4 * v : v)) } : null);
+      jobs.push(q1 > q0 ? { fn: fnId('adamax'), args: [m, u, w, g, constants, outM, outU, outW, 4 * q0, 4 * q1].map((v, j) => (j < 8 ? 4 * v : v)) } : null);
     }
     this.run(jobs);
     const [b1, omb1, b2, eps, cc] = this.view(constants, 5) as unknown as number[] as [number, number, number, number, number];
