@@ -5,7 +5,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import seedrandom from 'seedrandom';
-import { GemmEngine, NR, packB, winogradScratchLength } from '../src/model/wasm-gemm.ts';
+import { GemmEngine, NR, packB, winogradGradScratchLength, winogradScratchLength } from '../src/model/wasm-gemm.ts';
 
 const rng = seedrandom('fmmatch-wasm-gemm');
 const randInt = (lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));
@@ -329,6 +329,48 @@ describe('GemmEngine', () => {
       assert.ok(err <= 4e-7 * k * scale, `max error ${err} vs scale ${scale}`);
       assert.ok(fused.some((v) => v === 0) && fused.some((v) => v > 0), 'both sides of ReLU');
       for (const r of results.slice(1)) r.forEach((o, i) => assert.deepEqual(o, results[0]?.[i], `output ${i}: threads`));
+    });
+  }
+
+  for (const cs of winogradCases) {
+    test(`gradWWinograd ${JSON.stringify(cs)}: gradW's filter gradient to rounding; same bytes on 1–3 threads`, () => {
+      const k = cs.q * cs.bs;
+      const xBatch = (cs.t - 1 + cs.q) * cs.bs + cs.tail;
+      const x = randArray(cs.batches * xBatch);
+      const dy = randArray(cs.batches * cs.t * cs.f);
+      const results = [1, 2, 3].map((threads) => {
+        const e = engine(threads, true);
+        e.reset();
+        const xb = e.alloc(x.length);
+        xb.view().set(x);
+        const db = e.alloc(dy.length);
+        db.view().set(dy);
+        const scratch = e.alloc(winogradGradScratchLength(cs.bs, cs.q, cs.t, cs.batches, cs.f));
+        const dw = e.alloc(k * cs.f);
+        dw.view().fill(NaN);
+        e.gradWWinograd(xb.ptr / 4, xBatch, cs.bs, cs.q, cs.t, cs.batches, db.ptr / 4, cs.f, dw.ptr / 4, scratch.ptr / 4);
+        return Float32Array.from(dw.view());
+      });
+      const got = results[0] as Float32Array;
+      let err = 0;
+      let scale = 0;
+      for (let kk = 0; kk < k; kk++) {
+        for (let j = 0; j < cs.f; j++) {
+          let sum = 0;
+          let abs = 0;
+          for (let b = 0; b < cs.batches; b++) {
+            for (let t = 0; t < cs.t; t++) {
+              const p = (x[b * xBatch + t * cs.bs + kk] as number) * (dy[(b * cs.t + t) * cs.f + j] as number);
+              sum += p;
+              abs += Math.abs(p);
+            }
+          }
+          err = Math.max(err, Math.abs((got[kk * cs.f + j] as number) - sum));
+          scale = Math.max(scale, abs);
+        }
+      }
+      assert.ok(err <= 4e-7 * cs.batches * cs.t * scale, `max error ${err} vs scale ${scale}`);
+      for (const r of results.slice(1)) assert.deepEqual(r, got, 'threads');
     });
   }
 

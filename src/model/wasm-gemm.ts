@@ -151,6 +151,8 @@ function madd(c: Code, fma: boolean, s: number, b: number, acc: number): void {
 
 /** Epilogue flag: apply max(·, 0) after the bias. */
 export const EPILOGUE_RELU = 1;
+/** Flag of `winoOutput` only: add to what the output holds (before bias and ReLU). */
+const ACCUMULATE = 2;
 
 /**
  * Adds the bias (8 floats at `bias + ns·4`, when `bias` ≠ 0) to the two accumulators of a row and
@@ -658,15 +660,16 @@ function winoInputBody(): { params: number[]; locals: [number, number][]; code: 
 }
 
 /**
- * winoOutput(m1, m2, m3, y, P, F, yBatch, g0, g1, bias, flags): for global pair index
- * p' = item·P + p in [g0, g1): y row (item, 2p) = act(m1 + m2 + bias), row (item, 2p + 1) =
- * act(m2 + m3 + bias), the products' rows p' (F floats each); y rows F floats, items yBatch bytes
- * apart. F a multiple of 8.
+ * winoOutput(m1, m2, m3, y, P, F, yBatch, g0, g1, bias, flags, pStep, odd): for global pair
+ * index p' = item·P + p in [g0, g1): the "even" row at y + item·yBatch + p·pStep gets
+ * act(m1 + m2 + bias), the "odd" row `odd` bytes after it act(m2 + m3 + bias), from the products'
+ * rows p' (F floats each; F a multiple of 8). With {@link ACCUMULATE} in `flags` the sums are
+ * added to the rows' values first. Forward: pStep = 2·F·4, odd = F·4 (output positions 2p, 2p + 1).
  */
 function winoOutputBody(): { params: number[]; locals: [number, number][]; code: number[] } {
-  const [M1, M2, M3, Y, P, F, YBATCH, G0, G1, BIAS, FLAGS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const [GP, MO, YE, NS, ROWB] = [11, 12, 13, 14, 15];
-  const [A0, A1, R0, R1] = [16, 17, 18, 19];
+  const [M1, M2, M3, Y, P, F, YBATCH, G0, G1, BIAS, FLAGS, PSTEP, ODD] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const [GP, MO, YE, NS, ROWB] = [13, 14, 15, 16, 17];
+  const [A0, A1, R0, R1] = [18, 19, 20, 21];
   const c = new Code();
   c.get(F).i32(4).emit(opx.i32Mul).set(ROWB);
   c.get(G0).set(GP);
@@ -674,9 +677,9 @@ function winoOutputBody(): { params: number[]; locals: [number, number][]; code:
     (x) => x.get(GP).get(G1).emit(opx.i32LtU),
     () => {
       c.get(GP).get(ROWB).emit(opx.i32Mul).set(MO);
-      // ye = y + item·yBatch + 2p·F·4
+      // ye = y + item·yBatch + p·pStep
       c.get(Y).get(GP).get(P).emit(opx.i32DivU).get(YBATCH).emit(opx.i32Mul, opx.i32Add);
-      c.get(GP).get(P).emit(opx.i32RemU).i32(2).emit(opx.i32Mul).get(ROWB).emit(opx.i32Mul, opx.i32Add).set(YE);
+      c.get(GP).get(P).emit(opx.i32RemU).get(PSTEP).emit(opx.i32Mul, opx.i32Add).set(YE);
       c.i32(0).set(NS);
       c.loopWhile(
         (x) => x.get(NS).get(F).emit(opx.i32LtU),
@@ -689,15 +692,25 @@ function winoOutputBody(): { params: number[]; locals: [number, number][]; code:
           at(M2, 16);
           c.set(A1);
           for (const [m, rowOff] of [[M1, 0], [M3, 1]] as const) {
+            const yAddr = (): void => {
+              c.get(YE).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add);
+              if (rowOff) c.get(ODD).emit(opx.i32Add);
+            };
             at(m, 0);
             c.get(A0).emit(...simdOp(simd.f32x4Add)).set(R0);
             at(m, 16);
             c.get(A1).emit(...simdOp(simd.f32x4Add)).set(R1);
+            c.ifElse(
+              (x) => x.get(FLAGS).i32(ACCUMULATE).emit(opx.i32And),
+              (x) => {
+                yAddr();
+                x.load(0).get(R0).emit(...simdOp(simd.f32x4Add)).set(R0);
+                yAddr();
+                x.load(16).get(R1).emit(...simdOp(simd.f32x4Add)).set(R1);
+              },
+              () => undefined,
+            );
             epilogue(c, BIAS, FLAGS, NS, R0, R1);
-            const yAddr = (): void => {
-              c.get(YE).get(NS).i32(4).emit(opx.i32Mul, opx.i32Add);
-              if (rowOff) c.get(ROWB).emit(opx.i32Add);
-            };
             yAddr();
             c.get(R0).store(0);
             yAddr();
@@ -709,7 +722,44 @@ function winoOutputBody(): { params: number[]; locals: [number, number][]; code:
       c.addTo(GP, (x) => x.i32(1));
     },
   );
-  return { params: Array<number>(11).fill(I32), locals: [[5, I32], [4, V128]], code: c.bytes };
+  return { params: Array<number>(13).fill(I32), locals: [[5, I32], [4, V128]], code: c.bytes };
+}
+
+/**
+ * winoDy(dy, P, T, F, g0, g1, de, ds, do): for global pair index p' = item·P + p in [g0, g1),
+ * with rows r0 = dy row (item, 2p) and r1 = row (item, 2p + 1) (F floats, T rows per item):
+ * de[p'] = r0, ds[p'] = r0 + r1, do[p'] = r1. The filter gradient's "weights" of the Winograd form.
+ */
+function winoDyBody(): { params: number[]; locals: [number, number][]; code: number[] } {
+  const [DY, P, T, F, G0, G1, DE, DS, DO] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [GP, SRC, DST, OFF, ROWB] = [9, 10, 11, 12, 13];
+  const [A, B] = [14, 15];
+  const c = new Code();
+  c.get(F).i32(4).emit(opx.i32Mul).set(ROWB);
+  c.get(G0).set(GP);
+  c.loopWhile(
+    (x) => x.get(GP).get(G1).emit(opx.i32LtU),
+    () => {
+      // src = dy + (item·T + 2p)·F·4
+      c.get(DY).get(GP).get(P).emit(opx.i32DivU).get(T).emit(opx.i32Mul).get(GP).get(P).emit(opx.i32RemU).i32(2).emit(opx.i32Mul, opx.i32Add);
+      c.get(ROWB).emit(opx.i32Mul, opx.i32Add).set(SRC);
+      c.get(GP).get(ROWB).emit(opx.i32Mul).set(DST);
+      c.i32(0).set(OFF);
+      c.loopWhile(
+        (x) => x.get(OFF).get(ROWB).emit(opx.i32LtU),
+        () => {
+          c.get(SRC).get(OFF).emit(opx.i32Add).load(0).set(A);
+          c.get(SRC).get(OFF).emit(opx.i32Add).get(ROWB).emit(opx.i32Add).load(0).set(B);
+          c.get(DE).get(DST).emit(opx.i32Add).get(OFF).emit(opx.i32Add).get(A).store(0);
+          c.get(DO).get(DST).emit(opx.i32Add).get(OFF).emit(opx.i32Add).get(B).store(0);
+          c.get(DS).get(DST).emit(opx.i32Add).get(OFF).emit(opx.i32Add).get(A).get(B).emit(...simdOp(simd.f32x4Add)).store(0);
+          c.addTo(OFF, (x) => x.i32(16));
+        },
+      );
+      c.addTo(GP, (x) => x.i32(1));
+    },
+  );
+  return { params: Array<number>(9).fill(I32), locals: [[5, I32], [2, V128]], code: c.bytes };
 }
 
 /**
@@ -836,12 +886,13 @@ export function gemmModuleBytes(fma: boolean): Uint8Array {
     winoInput: winoInputBody(),
     winoOutput: winoOutputBody(),
     winoPackB: winoPackBBody(),
+    winoDy: winoDyBody(),
   };
   return assembleModule(KERNELS.map((name) => ({ ...bodies[name], exportName: name })), 1, { maxPages: MAX_PAGES });
 }
 
 /** The module's kernels; a job names one by its index here. */
-const KERNELS = ['gemm', 'gradW', 'gemmRowMajor', 'colSums', 'reluGrad', 'adamax', 'convDirect', 'packB', 'winoInput', 'winoOutput', 'winoPackB'] as const;
+const KERNELS = ['gemm', 'gradW', 'gemmRowMajor', 'colSums', 'reluGrad', 'adamax', 'convDirect', 'packB', 'winoInput', 'winoOutput', 'winoPackB', 'winoDy'] as const;
 type KernelName = (typeof KERNELS)[number];
 const fnId = (name: KernelName): number => KERNELS.indexOf(name);
 
@@ -952,6 +1003,26 @@ function winogradLayout(bs: number, q: number, t: number, batches: number, f: nu
     p += Math.ceil(n / 16) * 16; // 64-byte aligned
   }
   return { pairs, blocks, length: p - base, ...(at as Record<keyof typeof sizes, number>) };
+}
+
+/** Where {@link GemmEngine.gradWWinograd} keeps its intermediate arrays (float offsets from `base`). */
+function winogradGradLayout(bs: number, q: number, t: number, batches: number, f: number, base: number) {
+  const pairs = Math.floor(t / 2);
+  const blocks = pairs + q / 2 - 1;
+  const kHalf = (q / 2) * bs;
+  const sizes = { e: batches * blocks * bs, o: batches * blocks * bs, g: batches * blocks * bs, de: batches * pairs * f, ds: batches * pairs * f, do: batches * pairs * f, m1: kHalf * f, m2: kHalf * f, m3: kHalf * f, last: batches * f };
+  const at: Record<string, number> = {};
+  let p = base;
+  for (const [k, n] of Object.entries(sizes)) {
+    at[k] = p;
+    p += Math.ceil(n / 16) * 16;
+  }
+  return { pairs, blocks, length: p - base, ...(at as Record<keyof typeof sizes, number>) };
+}
+
+/** Floats of scratch {@link GemmEngine.gradWWinograd} needs. */
+export function winogradGradScratchLength(bs: number, q: number, t: number, batches: number, f: number): number {
+  return winogradGradLayout(bs, q, t, batches, f, 0).length;
 }
 
 /** Floats of scratch {@link GemmEngine.convWinograd} needs. */
@@ -1173,15 +1244,7 @@ export class GemmEngine {
     const lay = winogradLayout(bs, q, t, batches, f, scratch);
     const half = q / 2;
     const kHalf = half * bs;
-    const split = (count: number, fn: KernelName, args: (g0: number, g1: number) => number[]): void => {
-      const jobs: Job[] = [];
-      for (let i = 0; i < this.threads; i++) {
-        const g0 = Math.floor((count * i) / this.threads);
-        const g1 = Math.floor((count * (i + 1)) / this.threads);
-        jobs.push(g1 > g0 ? { fn: fnId(fn), args: args(g0, g1) } : null);
-      }
-      this.run(jobs);
-    };
+    const split = this.split.bind(this);
     split(kHalf, 'winoPackB', (k0, k1) => [4 * w, bs, half, f, 4 * lay.u, 4 * lay.s, 4 * lay.v, k0, k1]);
     split(batches * lay.blocks, 'winoInput', (g0, g1) => [4 * x, 4 * xBatch, 4 * bs, lay.blocks, g0, g1, 4 * lay.e, 4 * lay.o, 4 * lay.g]);
     const itemStride = lay.blocks * bs;
@@ -1189,12 +1252,54 @@ export class GemmEngine {
     this.gemm(lay.o, itemStride, bs, lay.pairs, batches, kHalf, lay.s, f, lay.m2);
     this.gemm(lay.g, itemStride, bs, lay.pairs, batches, kHalf, lay.v, f, lay.m3);
     const [bias, flags] = epilogueArgs(epilogue);
-    split(batches * lay.pairs, 'winoOutput', (g0, g1) => [4 * lay.m1, 4 * lay.m2, 4 * lay.m3, 4 * y, lay.pairs, f, 4 * yBatch, g0, g1, bias, flags]);
+    split(batches * lay.pairs, 'winoOutput', (g0, g1) => [4 * lay.m1, 4 * lay.m2, 4 * lay.m3, 4 * y, lay.pairs, f, 4 * yBatch, g0, g1, bias, flags, 8 * f, 4 * f]);
     if (t % 2 === 1) {
       // The last output of each item, directly.
       this.packB(w, q * bs, f, lay.packed);
       this.gemm(x + (t - 1) * bs, xBatch, 0, 1, batches, q * bs, lay.packed, f, y + (t - 1) * f, 'packed', yBatch, epilogue);
     }
+  }
+
+  /**
+   * The filter gradient of the convolution {@link convWinograd} computes, in the same Winograd
+   * form over tap pairs (3/4 of the multiply-adds of {@link gradW}): dW [q·bs, F] =
+   * Σ_{b,t} x-patch(b, t) ⊗ dy[b, t, :], dy [batches·T, F] contiguous, dW overwritten. Scratch:
+   * {@link winogradGradScratchLength} floats.
+   */
+  gradWWinograd(x: number, xBatch: number, bs: number, q: number, t: number, batches: number, dy: number, f: number, dw: number, scratch: number): void {
+    if (f % NR !== 0 || bs % 4 !== 0 || q % 2 !== 0 || t < 2) throw new Error(`GemmEngine.gradWWinograd: unsupported shape (bs ${bs}, q ${q}, T ${t}, F ${f})`);
+    const lay = winogradGradLayout(bs, q, t, batches, f, scratch);
+    const half = q / 2;
+    const kHalf = half * bs;
+    const rows = batches * lay.pairs;
+    this.split(batches * lay.blocks, 'winoInput', (g0, g1) => [4 * x, 4 * xBatch, 4 * bs, lay.blocks, g0, g1, 4 * lay.e, 4 * lay.o, 4 * lay.g]);
+    this.split(rows, 'winoDy', (g0, g1) => [4 * dy, lay.pairs, t, f, g0, g1, 4 * lay.de, 4 * lay.ds, 4 * lay.do]);
+    const itemStride = lay.blocks * bs;
+    // Row p of E/O/G (blocks p … p + q/2 − 1) pairs with dY rows 2p, 2p + 1; T' = P rows per item.
+    this.gradW(lay.e, itemStride, bs, lay.pairs, batches, kHalf, lay.de, f, lay.m1);
+    this.gradW(lay.o, itemStride, bs, lay.pairs, batches, kHalf, lay.ds, f, lay.m2);
+    this.gradW(lay.g, itemStride, bs, lay.pairs, batches, kHalf, lay.do, f, lay.m3);
+    let flags = 0;
+    if (t % 2 === 1) {
+      // The last position of each item: its own outer products, summed over the items into dW,
+      // to which the pairs' sums are then added.
+      const last = this.view(lay.last, batches * f);
+      for (let b = 0; b < batches; b++) last.set(this.view(dy + (b * t + t - 1) * f, f), b * f);
+      this.gradW(x + (t - 1) * bs, xBatch, 0, 1, batches, q * bs, lay.last, f, dw);
+      flags = ACCUMULATE;
+    }
+    // dW rows 2i·bs + r and (2i + 1)·bs + r from rows i·bs + r of m1, m2, m3: "items" i of bs "pairs".
+    this.split(kHalf, 'winoOutput', (g0, g1) => [4 * lay.m1, 4 * lay.m2, 4 * lay.m3, 4 * dw, bs, f, 8 * bs * f, g0, g1, 0, flags, 4 * f, 4 * bs * f]);
+  }
+
+  private split(count: number, fn: KernelName, args: (g0: number, g1: number) => number[]): void {
+    const jobs: Job[] = [];
+    for (let i = 0; i < this.threads; i++) {
+      const g0 = Math.floor((count * i) / this.threads);
+      const g1 = Math.floor((count * (i + 1)) / this.threads);
+      jobs.push(g1 > g0 ? { fn: fnId(fn), args: args(g0, g1) } : null);
+    }
+    this.run(jobs);
   }
 
   /** Rows [0, m) split between the threads in whole groups of {@link MR}. */
