@@ -58,7 +58,10 @@ describe('predictFused', () => {
   test('paper CNN with a carrier-bins head: folded input norm, fused layers; equals model.predict on cpu (cpu and wasm)', async () => {
     await tf.setBackend('cpu');
     const L = 16800;
+    // A model built before it: this one's variables are then named `extractor1/kernel_1` etc.
+    buildPaperCnn({ inputLength: L }).dispose();
     const model = buildPaperCnn({ inputLength: L, seed: 5, carrierBins: 8 });
+    assert.ok(model.getLayer('extractor1').weights.some((w) => w.name.endsWith('_1')), 'suffixed variable names');
     perturbBatchNorms(model);
     assert.deepEqual(Object.fromEntries(inferencePlan(model) ?? []), {
       audio: 'input', input_norm: 'folded', extractor1: 'fused', extractor2: 'fused', extractor3: 'fused',

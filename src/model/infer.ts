@@ -21,7 +21,6 @@ import * as tf from '@tensorflow/tfjs';
 /** The parts of a tfjs-layers layer used here (its class is not part of tfjs's typed API). */
 interface LayerLike {
   readonly name: string;
-  readonly weights: ReadonlyArray<{ readonly name: string; read(): tf.Tensor }>;
   readonly inboundNodes: ReadonlyArray<{ readonly inboundLayers: readonly LayerLike[] }>;
   getClassName(): string;
   getConfig(): Record<string, unknown>;
@@ -34,13 +33,19 @@ export type LayerPlan = 'input' | 'folded' | 'fused' | 'reshape' | 'identity' | 
 /** Activations tfjs's fused kernels apply, by tfjs-layers' serialized name. */
 const FUSED_ACTIVATIONS = new Set(['linear', 'relu', 'elu', 'sigmoid']);
 
-function weight(layer: LayerLike, suffix: string): tf.Tensor | undefined {
-  return layer.weights.find((w) => w.name.endsWith(`/${suffix}`) || w.name === suffix)?.read();
+/**
+ * A weight of a layer by its tfjs-layers property (`kernel`, `bias`, `gamma`, `beta`,
+ * `movingMean`, `movingVariance`): variable names get suffixes when models are built twice in one
+ * process (`kernel_1`), the properties do not.
+ */
+function weight(layer: LayerLike, property: string): tf.Tensor | undefined {
+  const v = (layer as unknown as Record<string, { read(): tf.Tensor } | null | undefined>)[property];
+  return v === null || v === undefined || typeof v.read !== 'function' ? undefined : v.read();
 }
 
-function required(layer: LayerLike, suffix: string): tf.Tensor {
-  const w = weight(layer, suffix);
-  if (w === undefined) throw new Error(`predictFused: layer ${layer.name} has no weight '${suffix}'`);
+function required(layer: LayerLike, property: string): tf.Tensor {
+  const w = weight(layer, property);
+  if (w === undefined) throw new Error(`predictFused: layer ${layer.name} has no weight '${property}'`);
   return w;
 }
 
@@ -114,8 +119,8 @@ export function inferencePlan(model: tf.LayersModel): Map<string, LayerPlan> | n
 function batchNormAffine(layer: LayerLike): { a: Float64Array; s: Float64Array } {
   const cfg = layer.getConfig();
   const eps = typeof cfg['epsilon'] === 'number' ? cfg['epsilon'] : 1e-3;
-  const mean = required(layer, 'moving_mean').dataSync();
-  const variance = required(layer, 'moving_variance').dataSync();
+  const mean = required(layer, 'movingMean').dataSync();
+  const variance = required(layer, 'movingVariance').dataSync();
   const gamma = cfg['scale'] === false ? undefined : weight(layer, 'gamma')?.dataSync();
   const beta = cfg['center'] === false ? undefined : weight(layer, 'beta')?.dataSync();
   const a = new Float64Array(mean.length);
