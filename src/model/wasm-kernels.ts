@@ -462,7 +462,8 @@ function engineConv2d(
     const bs = g.s * g.c;
     if (!fused.direct && g.k % g.s === 0 && (g.k / g.s) % 2 === 0 && bs % 4 === 0 && g.ow >= 2) {
       // A kernel of an even number of strides (the paper's conv2 and conv3): Winograd over tap
-      // pairs, 3/4 of the multiply-adds (measured: conv2 106 → ms, conv3 40 → ms per batch of 32).
+      // pairs, 3/4 of the multiply-adds (measured on the engine alone, batch 32, medians of 15:
+      // conv2 107 → 94 ms, conv3 40 → 36 ms; the three products run less efficiently than the one).
       const q = g.k / g.s;
       const scratch = call.temp(winogradScratchLength(bs, q, g.ow, g.n, g.f));
       call.e.convWinograd(xp, g.w * g.c, bs, q, g.ow, g.n, call.input(filter), g.f, y.ptr, scratch.ptr, epilogue);
