@@ -152,9 +152,9 @@ async function measure(name: BackendName, o: Required<Omit<BenchTrainBackendOpti
       await model.trainOnBatch(x, y);
     };
     const inferStep = async (): Promise<void> => {
-      const [p] = predictFused(model, x) as [tf.Tensor];
-      await p.data();
-      p.dispose();
+      const outputs = predictFused(model, x);
+      await (outputs[0] as tf.Tensor).data();
+      tf.dispose(outputs);
     };
     const layersPredictStep = async (): Promise<void> => {
       const p = model.predict(x) as tf.Tensor;

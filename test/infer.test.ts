@@ -147,6 +147,44 @@ describe('predictFused', () => {
     model.dispose();
   });
 
+  test('masks and layers with several outputs are not planned: model.predict runs, same values', async () => {
+    await tf.setBackend('cpu');
+    // A mask (the last steps are padding) that model.predict passes to the RNN.
+    const a = tf.input({ shape: [6, 2] });
+    const masked = tf.layers.masking({ maskValue: 0 }).apply(a) as tf.SymbolicTensor;
+    const rnn = tf.model({ inputs: a, outputs: tf.layers.simpleRNN({ units: 4 }).apply(masked) as tf.SymbolicTensor });
+    assert.equal(inferencePlan(rnn), null);
+    const x = values(12, 4).map((v, i) => (i >= 8 ? 0 : v));
+    const r = await outputs('cpu', rnn, x, [1, 6, 2]);
+    assert.deepEqual(r.fused, r.predict);
+    // An LSTM returning its states: three outputs of one layer.
+    const b = tf.input({ shape: [5, 3] });
+    const states = tf.layers.lstm({ units: 4, returnState: true }).apply(b) as tf.SymbolicTensor[];
+    const lstm = tf.model({ inputs: b, outputs: tf.layers.dense({ units: 2 }).apply(states[1] as tf.SymbolicTensor) as tf.SymbolicTensor });
+    assert.equal(inferencePlan(lstm), null);
+    const r2 = await outputs('cpu', lstm, values(15, 5), [1, 5, 3]);
+    assert.deepEqual(r2.fused, r2.predict);
+    rnn.dispose();
+    lstm.dispose();
+  });
+
+  test('an input of the wrong shape is refused as model.predict refuses it; an output that is the input is a copy', async () => {
+    await tf.setBackend('cpu');
+    const conv = tf.sequential({ layers: [tf.layers.conv1d({ inputShape: [10, 1], filters: 8, kernelSize: 3 })] });
+    const x = tf.zeros([1, 20, 1]);
+    assert.throws(() => predictFused(conv, x), /input of shape \[1, 20, 1\] for a model that takes \[batch, 10, 1\]/);
+    const drop = tf.sequential({ layers: [tf.layers.dropout({ inputShape: [4], rate: 0.5 })] });
+    const x2 = tf.ones([2, 4]);
+    const [y] = predictFused(drop, x2) as [tf.Tensor];
+    assert.notEqual(y, x2);
+    y.dispose();
+    assert.equal(x2.isDisposed, false);
+    assert.deepEqual(Array.from(x2.dataSync()), [1, 1, 1, 1, 1, 1, 1, 1]);
+    tf.dispose([x, x2]);
+    conv.dispose();
+    drop.dispose();
+  });
+
   test('a model with a shared layer is not planned: model.predict runs, same values', async () => {
     await tf.setBackend('cpu');
     const input = tf.input({ shape: [8] });

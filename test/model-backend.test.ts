@@ -275,6 +275,26 @@ describe(`wasm training kernels and conv gradients`, () => {
     });
   }
 
+  test('a numeric pad with a rounding mode (tfjs sizes its output from the filter height) stays off the engine', async () => {
+    // tfjs 4.22 gives this convolution 1,027 output positions for 255 windows; its own backends
+    // then disagree with each other (cpu writes zeros, XNNPACK computes something else): tfjs's
+    // bug, which the engine (it would read past each example) must not run into.
+    const run = (fused: boolean): number[] =>
+      tf.tidy(() => {
+        const xt = tf.ones([2, 1, 1027, 16]) as tf.Tensor4D;
+        const wt = tf.ones([1, 8, 16, 16]) as tf.Tensor4D;
+        const y = fused
+          ? tf.fused.conv2d({ x: xt, filter: wt, strides: [1, 4], pad: 0, dimRoundingMode: 'floor', activation: 'relu' })
+          : tf.conv2d(xt, wt, [1, 4], 0, 'NHWC', [1, 1], 'floor');
+        return y.shape;
+      });
+    for (const fused of [false, true]) {
+      const runsBefore = wasmEngineStats()?.runs ?? 0;
+      assert.deepEqual(await on('wasm', () => run(fused)), [2, 1, 1027, 16]);
+      assert.equal(wasmEngineStats()?.runs ?? 0, runsBefore, `the engine did not run (${fused ? 'fused' : 'plain'})`);
+    }
+  });
+
   // Products of ≥ 2^20 multiply-adds run on the GEMM engine (batch 1, a multiple of 8 where it
   // needs one); the others keep XNNPACK. Both through tf.matMul and the Dense layer's fused product.
   const engineMatMuls: Array<[number[], number, number, number, boolean, boolean]> = [

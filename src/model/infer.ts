@@ -21,7 +21,13 @@ import * as tf from '@tensorflow/tfjs';
 /** The parts of a tfjs-layers layer used here (its class is not part of tfjs's typed API). */
 interface LayerLike {
   readonly name: string;
-  readonly inboundNodes: ReadonlyArray<{ readonly inboundLayers: readonly LayerLike[] }>;
+  readonly inboundNodes: ReadonlyArray<{
+    readonly inboundLayers: readonly LayerLike[];
+    readonly tensorIndices: readonly number[];
+    readonly outputTensors: readonly unknown[];
+    readonly inputMasks: readonly unknown[];
+    readonly outputMasks: readonly unknown[];
+  }>;
   getClassName(): string;
   getConfig(): Record<string, unknown>;
   apply(inputs: tf.Tensor | tf.Tensor[], kwargs?: Record<string, unknown>): tf.Tensor | tf.Tensor[];
@@ -68,24 +74,38 @@ function foldableBatchNorm(layer: LayerLike): boolean {
   return axis === -1 || (Array.isArray(axis) && axis.length === 1 && axis[0] === -1) || axis === 2;
 }
 
-/** The graph of a functional model: each layer's input layers, or null if a layer is shared. */
+/**
+ * The graph of a functional model: each layer's input layers; null for graphs this module does
+ * not run (and `model.predict` does): a layer called more than once (shared weights), a layer with
+ * several outputs or an input taken from one, and masks (Masking, Embedding's `maskZero`), which
+ * `model.predict` passes along the graph and `layer.apply` here would not.
+ */
 function graphOf(model: tf.LayersModel): Map<LayerLike, LayerLike[]> | null {
   const graph = new Map<LayerLike, LayerLike[]>();
+  const present = (v: unknown): boolean => v !== null && v !== undefined;
   for (const layer of model.layers as unknown as LayerLike[]) {
-    // Layers called more than once (shared weights) would need per-call bookkeeping: not here.
-    if (layer.inboundNodes.length !== 1) return null;
-    graph.set(layer, [...(layer.inboundNodes[0]?.inboundLayers ?? [])]);
+    const node = layer.inboundNodes[0];
+    if (layer.inboundNodes.length !== 1 || node === undefined) return null;
+    if (node.outputTensors.length !== 1 || node.tensorIndices.some((i) => i !== 0)) return null;
+    // (tfjs-layers leaves the symbolic masks null; the layers that make masks are these two.)
+    if (node.inputMasks.some(present) || node.outputMasks.some(present)) return null;
+    const cls = layer.getClassName();
+    if (cls === 'Masking' || (cls === 'Embedding' && layer.getConfig()['maskZero'] === true)) return null;
+    graph.set(layer, [...node.inboundLayers]);
   }
   return graph;
 }
 
 /**
  * How {@link predictFused} will run each layer of `model` (by layer name), or null if the model's
- * graph is one it does not handle (shared layers, several inputs) and `model.predict` runs instead.
+ * graph is one it does not handle (several inputs; shared layers, layers with several outputs,
+ * masks: see `graphOf`) and `model.predict` runs instead.
  */
 export function inferencePlan(model: tf.LayersModel): Map<string, LayerPlan> | null {
   const graph = graphOf(model);
   if (graph === null || model.inputs.length !== 1) return null;
+  // (A symbolic tensor's index among its layer's outputs is `tensorIndex` at run time.)
+  if (model.outputs.some((o) => ((o as unknown as { tensorIndex?: number }).tensorIndex ?? 0) !== 0)) return null;
   const consumers = new Map<LayerLike, LayerLike[]>();
   for (const [layer, ins] of graph) for (const i of ins) consumers.set(i, [...(consumers.get(i) ?? []), layer]);
   const outputs = new Set(model.outputs.map((o) => o.sourceLayer as unknown as LayerLike));
@@ -202,6 +222,11 @@ export function predictFused(model: tf.LayersModel, x: tf.Tensor): tf.Tensor[] {
     const o = model.predict(x);
     return Array.isArray(o) ? o : [o];
   }
+  // model.predict refuses an input of the wrong shape; the fused ops would not all notice.
+  const want = model.inputs[0]?.shape ?? [];
+  if (x.rank !== want.length || want.some((d, i) => i > 0 && d !== null && d !== x.shape[i])) {
+    throw new Error(`predictFused: input of shape [${x.shape.join(', ')}] for a model that takes [${want.map((d) => d ?? 'batch').join(', ')}]`);
+  }
   return tf.tidy(() => {
     const graph = graphOf(model) as Map<LayerLike, LayerLike[]>;
     const values = new Map<LayerLike, tf.Tensor>();
@@ -242,6 +267,11 @@ export function predictFused(model: tf.LayersModel, x: tf.Tensor): tf.Tensor[] {
       }
       values.set(layer, y);
     }
-    return model.outputs.map((o) => values.get(o.sourceLayer as unknown as LayerLike) as tf.Tensor);
+    // An output that is the input itself (e.g. through Dropout only) is returned as a copy: the
+    // caller disposes the outputs, not its input.
+    return model.outputs.map((o) => {
+      const y = values.get(o.sourceLayer as unknown as LayerLike) as tf.Tensor;
+      return y === x ? x.clone() : y;
+    });
   });
 }

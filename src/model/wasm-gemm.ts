@@ -7,17 +7,23 @@
  * SIMD128 has no fused multiply-add. V8 has relaxed SIMD (`f32x4.relaxed_madd`, an FMA on x86 with
  * FMA3 and on ARM), which doubles the arithmetic per instruction; tfjs's binary does not use it.
  *
- * Two kernels, both over "strided rows": row m = (batch b, position t) of A starts at
+ * Two products over "strided rows": row m = (batch b, position t) of A starts at
  * `a + b·aBatch + t·aRow` and is K floats long. For a 1-D channels-last convolution with dilation
  * 1, the input patch of output position t is exactly such a row (`aRow` = stride·C floats,
  * K = kernel·C), so no patch matrix is ever built.
  *
- * - {@link GemmEngine.gemm}: C[m, n] = Σ_k A_m[k] · B[k, n] (forward; and the input gradient,
- *   written as a correlation of the padded output gradient with regrouped filter taps).
+ * - {@link GemmEngine.gemm}: C[m, n] = act(Σ_k A_m[k] · B[k, n] + bias) (forward; and the input
+ *   gradient, written as a correlation of the padded output gradient with regrouped filter taps);
+ *   {@link GemmEngine.convDirect}, the same for short reductions; {@link GemmEngine.matmul}, a
+ *   Dense layer's product.
  * - {@link GemmEngine.gradW}: W[k, n] = Σ_m A_m[k] · D[m, n] (the filter gradient).
+ * - {@link GemmEngine.convWinograd} / {@link GemmEngine.gradWWinograd}: both for kernels of an
+ *   even number of strides, in a Winograd form over tap pairs (3/4 of the multiply-adds; the sums
+ *   regrouped, see `winoInputBody`).
  *
- * Every output element is summed by one thread, in increasing k (or m) order, whatever the thread
- * count and blocking: results are identical for 1 or N threads. With relaxed SIMD the multiply-add
+ * Every output element is summed by one thread, in an order fixed by the shapes alone (increasing
+ * k or m for the plain products), whatever the thread count and blocking: results are identical
+ * for 1 or N threads. With relaxed SIMD the multiply-add
  * may be fused or not depending on the CPU (the spec allows either), so bytes can differ between
  * machines, never between runs on one machine.
  */
@@ -189,8 +195,8 @@ function epilogue(c: Code, bias: number, flags: number, ns: number, acc0: number
  */
 function gemmBody(fma: boolean, packed: boolean): { params: number[]; locals: [number, number][]; code: number[] } {
   const [A, ABATCH, AROW, T, M0, M1, K, B, N, C, SLAB, LDB, CBATCH, BIAS, FLAGS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
-  const [KC0, KCEND, MC0, MCEND, NS, M, BP, , KLEN, CP, CROW] = [15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25];
-  const P0 = 26; // MR row pointers
+  const [KC0, KCEND, MC0, MCEND, NS, M, BP, KLEN, CP, CROW] = [15, 16, 17, 18, 19, 20, 21, 22, 23, 24];
+  const P0 = 25; // MR row pointers
   const nI32 = P0 + MR - 15;
   const ACC = P0 + MR; // 2·MR accumulators, then b0, b1, s
   const B0 = ACC + 2 * MR;
@@ -623,6 +629,8 @@ function packBBody(): { params: number[]; locals: [number, number][]; code: numb
 // with E_v = X_{2v} − X_{2v+1}, O_v = X_{2v+1}, G_v = X_{2v+2} − X_{2v+1}, U_i = W_{2i},
 // V_i = W_{2i+1}, S_i = U_i + V_i: three products of half the reduction length for two outputs,
 // 3/4 of the multiply-adds. E, O and G are strided-row matrices again (row p starts at block p).
+// Finite inputs give the direct sums to float32 rounding; an infinite input gives NaN where the
+// direct sum gives ±∞ (∞ − ∞ in E or G), and values near the float32 limit can overflow there.
 
 /**
  * winoInput(x, xBatch, bs, Q, g0, g1, e, o, g): for global block index v' = item·Q + v in
@@ -1122,6 +1130,8 @@ export class GemmEngine {
 
   private run(jobs: readonly Job[]): void {
     if (this.disposed) throw new Error('GemmEngine: used after dispose()');
+    // A job's arguments fill the slots after its function id; more would spill into the next thread's.
+    if (jobs.some((j) => j !== null && j.args.length > JOB_SLOTS - 1)) throw new Error('GemmEngine: a job has more arguments than its control slots hold');
     this.runCount++;
     const ctrl = this.control();
     for (let i = 1; i < this.threads; i++) {

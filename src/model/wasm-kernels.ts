@@ -12,7 +12,11 @@
  *   5–14× slower than its plain one; we transpose first, then multiply plainly.
  * - ReLU's gradient: one fused kernel instead of Step, Cast and Multiply; an Adamax step per
  *   variable in one pass (`FmmAdamaxStep`, used by `SaveableAdamax`).
- * - `_FusedMatMul` with a transposed operand: wasm's is wrong (see its registration below).
+ * - `_FusedMatMul`: wasm's is wrong with a transposed operand or a bias of rank > 1 (see its
+ *   registration below); the plain product with a per-column bias and ReLU runs on the engine,
+ *   bias and ReLU in its last pass.
+ * - `FusedConv2D` (inference, `infer.ts`): 1-D convolutions on the engine with bias and ReLU in
+ *   the last pass; a short reduction (a first layer's K·C = 5) on its direct kernel.
  * - `Sum` over leading axes (bias gradients: [N, T, C] summed to [C]): wasm transposes, then
  *   reduces (≈ 80 ms for the paper's first layer); one pass over the heap in JS takes ≈ 15 ms.
  *
@@ -20,7 +24,9 @@
  *   and input gradient run on the project's own SIMD matrix products ({@link GemmEngine}, with
  *   relaxed SIMD's fused multiply-add where V8 has it, on the backend's thread count): XNNPACK
  *   is ≈ 80 % of SIMD128 peak forward but 25–60 % in the gradients composed above, and SIMD128
- *   has no multiply-add. Other shapes keep the XNNPACK paths above.
+ *   has no multiply-add. Kernels of an even number of strides (the paper's conv2 and conv3) run
+ *   all three in a Winograd form over tap pairs (`GemmEngine.convWinograd`, `gradWWinograd`):
+ *   3/4 of the multiply-adds. Other shapes keep the XNNPACK paths above.
  *
  * Kernels are written against kernel functions, not ops, as tfjs's own composite kernels are:
  * nothing here touches the engine's tape or tensor count, and every intermediate is disposed.
@@ -438,6 +444,9 @@ function engineConv1d(
   const [n, , w, c] = xShape as Shape4;
   const [, k, , f] = filterShape as Shape4;
   if (f % NR !== 0 || k * c < minReduction) return null;
+  // The windows must lie inside the input: tfjs 4.22 sizes a numeric pad with a rounding mode from
+  // the filter's height and stride (an output of 1,027 for 255 windows), and the engine trusts it.
+  if ((info.outWidth - 1) * info.strideWidth + k > w) return null;
   // Small convolutions (a streaming TCN's 32 ms blocks) stay on XNNPACK, which keeps its packed
   // weights between calls; the engine packs them in JavaScript on every call (≈ 150 multiply-adds'
   // time per weight), which pays off only over enough output rows.
@@ -502,6 +511,8 @@ function engineBackpropFilter(backend: HeapBackend, x: Info, dy: Info, g: Conv1d
  * result, the input positions q·s … q·s + s − 1, is dY rows q − M + 1 … q (M = ⌈K/s⌉, zero
  * outside) flattened, times G [M·F, s·C], G[m'·F + f, r·C + c] = W[(M − 1 − m')·s + r, c, f].
  * Written straight into dX when the windows cover no more than the input, else through scratch.
+ * With M even this product (a stride-1 convolution of M blocks over dY) runs in the Winograd form
+ * of `GemmEngine.convWinograd`: three products of half the length, then the last row directly.
  */
 function engineBackpropInput(backend: HeapBackend, dy: Info, filter: Info, g: Conv1dGeometry): Info | null {
   const { n, w, c, k, f, s, ow } = g;
@@ -773,8 +784,9 @@ export function installWasmTrainingKernels(): void {
   });
 
   // Inference's fused convolutions (bias and ReLU in the product's last pass; `infer.ts` calls
-  // them): the blocked product for long reductions, the direct kernel for short ones (a first
-  // layer's K·C = 5, where XNNPACK then a bias Add and a Relu take ≈ 40 ms per batch of 32).
+  // them): the blocked product (or its Winograd form) for long reductions, the direct kernel for
+  // short ones (a first layer's K·C = 5, where XNNPACK then a bias Add and a Relu take ≈ 40 ms
+  // per batch of 32).
   replace(tf.FusedConv2D, (_r, inputs, attrs, backend) => {
     const a = attrs as unknown as tf.FusedConv2DAttrs;
     const x = input(inputs, 'x');
