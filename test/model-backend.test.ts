@@ -393,7 +393,7 @@ describe(`wasm training kernels and conv gradients`, () => {
     });
   }
 
-  test('ReLU gradient (our fused kernel on wasm) equals tfjs cpu value for value, NaN, ±∞ and ±0 included', async () => {
+  test('ReLU gradient (our fused kernel on wasm) equals tfjs cpu value for value, NaN, ±∞ and ±0 included; subnormals flushed to zero', async () => {
     const n = 4 * 1000 + 3; // a tail beyond the SIMD blocks
     const x = randArray(n).map((v, i) => (i % 17 === 0 ? 0 : v));
     x[5] = NaN;
@@ -407,6 +407,13 @@ describe(`wasm training kernels and conv gradients`, () => {
     x[8] = 3;
     dy[9] = -1;
     x[9] = -2; // −1 · 0 = −0
+    // Subnormal gradients (≈ 1e-39) where x > 0: cpu passes them, the wasm kernel flushes them to
+    // zero as native TensorFlow does on CPU; in the SIMD blocks and in the JavaScript tail.
+    const subnormal = [10, 11, n - 3];
+    dy[10] = 1e-39;
+    dy[11] = -3e-39;
+    dy[n - 3] = 5e-40;
+    for (const i of subnormal) x[i] = 1;
     const run = (): Float32Array =>
       tf.tidy(() => {
         const dyt = tf.tensor(Float32Array.from(dy), [n]);
@@ -415,6 +422,11 @@ describe(`wasm training kernels and conv gradients`, () => {
       });
     const wasm = await on('wasm', run);
     const cpu = await on('cpu', run);
+    for (const i of subnormal) {
+      assert.ok(cpu[i] !== 0 && Math.abs(cpu[i] as number) < 1.1754943508222875e-38, `cpu passes the subnormal at ${i}`);
+      assert.ok(Object.is(wasm[i], 0), `wasm flushes the subnormal at ${i} to +0`);
+      cpu[i] = 0;
+    }
     assert.deepEqual(Buffer.from(wasm.buffer), Buffer.from(cpu.buffer));
     assert.ok(Number.isNaN(wasm[5]) && Number.isNaN(wasm[7]) && Number.isNaN(wasm[n - 1]));
     assert.ok(Object.is(wasm[9], -0));

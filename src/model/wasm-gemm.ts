@@ -559,32 +559,52 @@ function colSumsBody(): { params: number[]; locals: [number, number][]; code: nu
 }
 
 /**
+ * local = local where |local| ≥ FLT_MIN (in `tiny`, splat) or local is NaN, else +0: subnormals
+ * flushed to zero. With `keepZero`, ±0 is kept as it is (−0 stays −0).
+ */
+function flushSubnormals(c: Code, local: number, tiny: number, keepZero = false): void {
+  c.get(local);
+  c.get(local).emit(...simdOp(0xe0 /* f32x4.abs */)).get(tiny).emit(...simdOp(0x46 /* f32x4.ge */));
+  c.get(local).get(local).emit(...simdOp(0x42 /* f32x4.ne */), ...simdOp(0x50 /* v128.or */));
+  if (keepZero) c.get(local).emit(...f32x4Const([0, 0, 0, 0]), ...simdOp(0x41 /* f32x4.eq */), ...simdOp(0x50 /* v128.or */));
+  c.emit(...simdOp(0x4e /* v128.and */)).set(local);
+}
+
+/**
  * reluGrad(dy, x, out, i0, i1): out[i] = dy[i] · step(x[i]) for float indices [i0, i1) (a multiple
- * of 4 apart), step(x) = 1 for x > 0, 0 otherwise, NaN for NaN — tfjs's ReLU gradient, exactly
- * (a product, so ±∞·0 is NaN as there). Byte addresses.
+ * of 4 apart), step(x) = 1 for x > 0, 0 otherwise, NaN for NaN — tfjs's ReLU gradient (a product,
+ * so ±∞·0 is NaN as there) — with subnormal results flushed to zero (±0 kept). Byte addresses.
+ *
+ * Why the flush: the gradients reaching the paper CNN's conv layers turn subnormal as training
+ * goes on (at the session-7 model, 1.9 % of the gradient into conv2's output and 8.9 % of that
+ * into conv3's, measured), and every convolution product that reads them takes x86's slow
+ * microcode path; WebAssembly has no flush-to-zero mode. Native TensorFlow runs its CPU kernels
+ * with subnormals flushed (FTZ/DAZ), so this is its arithmetic, not a new approximation.
  */
 function reluGradBody(): { params: number[]; locals: [number, number][]; code: number[] } {
   const [DY, X, OUT, I0, I1] = [0, 1, 2, 3, 4];
-  const [P, END, XV] = [5, 6, 7];
+  const [P, END, XV, R, TINY] = [5, 6, 7, 8, 9];
   const c = new Code();
+  c.emit(...f32x4Const([FLT_MIN, FLT_MIN, FLT_MIN, FLT_MIN])).set(TINY);
   c.get(I0).i32(4).emit(opx.i32Mul).set(P);
   c.get(I1).i32(4).emit(opx.i32Mul).set(END);
   c.loopWhile(
     (x) => x.get(P).get(END).emit(opx.i32LtU),
     () => {
       c.get(X).get(P).emit(opx.i32Add).load(0).set(XV);
-      // out address, then dy · ((1 & (x > 0)) | (x & (x ≠ x)))
-      c.get(OUT).get(P).emit(opx.i32Add);
+      // dy · ((1 & (x > 0)) | (x & (x ≠ x)))
       c.get(DY).get(P).emit(opx.i32Add).load(0);
       c.emit(...f32x4Const([1, 1, 1, 1])).get(XV).emit(...f32x4Const([0, 0, 0, 0])).emit(...simdOp(0x44 /* f32x4.gt */));
       c.emit(...simdOp(0x4e /* v128.and */));
       c.get(XV).get(XV).get(XV).emit(...simdOp(0x42 /* f32x4.ne */), ...simdOp(0x4e /* v128.and */));
       c.emit(...simdOp(0x50 /* v128.or */));
-      c.emit(...simdOp(simd.f32x4Mul)).store(0);
+      c.emit(...simdOp(simd.f32x4Mul)).set(R);
+      flushSubnormals(c, R, TINY, true);
+      c.get(OUT).get(P).emit(opx.i32Add).get(R).store(0);
       c.addTo(P, (x) => x.i32(16));
     },
   );
-  return { params: Array<number>(5).fill(I32), locals: [[2, I32], [1, V128]], code: c.bytes };
+  return { params: Array<number>(5).fill(I32), locals: [[2, I32], [3, V128]], code: c.bytes };
 }
 
 /**
@@ -835,13 +855,7 @@ function adamaxBody(): { params: number[]; locals: [number, number][]; code: num
   const c = new Code();
   for (const [i, local] of [B1, OMB1, B2, EPS, CC].entries()) c.get(K).splat(4 * i).set(local);
   c.emit(...f32x4Const([FLT_MIN, FLT_MIN, FLT_MIN, FLT_MIN])).set(TINY);
-  /** local = local where |local| ≥ FLT_MIN or local is NaN, else +0 (flush subnormals to zero). */
-  const flush = (local: number): void => {
-    c.get(local);
-    c.get(local).emit(...simdOp(0xe0 /* f32x4.abs */)).get(TINY).emit(...simdOp(0x46 /* f32x4.ge */));
-    c.get(local).get(local).emit(...simdOp(0x42 /* f32x4.ne */), ...simdOp(0x50 /* v128.or */));
-    c.emit(...simdOp(0x4e /* v128.and */)).set(local);
-  };
+  const flush = (local: number): void => flushSubnormals(c, local, TINY);
   c.get(I0).i32(4).emit(opx.i32Mul).set(P);
   c.get(I1).i32(4).emit(opx.i32Mul).set(END);
   const at = (base: number): void => {
@@ -1379,8 +1393,9 @@ export class GemmEngine {
   }
 
   /**
-   * out = dy · step(x) elementwise over `length` floats (float offsets), split between the threads
-   * in blocks of 4; the last `length % 4` here in JavaScript. See the kernel for the exact semantics.
+   * out = dy · step(x) elementwise over `length` floats (float offsets), subnormal results flushed to
+   * zero, split between the threads in blocks of 4; the last `length % 4` here in JavaScript. See
+   * the kernel for the exact semantics and why the flush.
    */
   reluGrad(dy: number, x: number, out: number, length: number): void {
     const quads = Math.floor(length / 4);
@@ -1396,7 +1411,8 @@ export class GemmEngine {
     const o = this.view(out, length);
     for (let i = 4 * quads; i < length; i++) {
       const v = xv[i] as number;
-      o[i] = Math.fround((d[i] as number) * (v > 0 ? 1 : Number.isNaN(v) ? NaN : 0));
+      const r = Math.fround((d[i] as number) * (v > 0 ? 1 : Number.isNaN(v) ? NaN : 0));
+      o[i] = r !== 0 && Math.abs(r) < FLT_MIN ? 0 : r;
     }
   }
 

@@ -11,7 +11,8 @@
  * - `BatchMatMul` with `transposeA`/`transposeB` (Dense backprop): wasm's transposed product is
  *   5–14× slower than its plain one; we transpose first, then multiply plainly.
  * - ReLU's gradient: one fused kernel instead of Step, Cast and Multiply; an Adamax step per
- *   variable in one pass (`FmmAdamaxStep`, used by `SaveableAdamax`).
+ *   variable in one pass (`FmmAdamaxStep`, used by `SaveableAdamax`). Both flush subnormal
+ *   results to zero, as native TensorFlow's CPU kernels do (x86 runs subnormals 100× slower).
  * - `_FusedMatMul`: wasm's is wrong with a transposed operand or a bias of rank > 1 (see its
  *   registration below); the plain product with a per-column bias and ReLU runs on the engine,
  *   bias and ReLU in its last pass.
@@ -893,7 +894,8 @@ export function installWasmTrainingKernels(): void {
 
   // ReLU's gradient in one pass on the engine's threads. tfjs's is Step, Cast and Multiply over the
   // whole activation (≈ 38 ms per step for the paper CNN's first layer, 16 M values); this is the
-  // same product, value for value (tested), in one read of dy and x.
+  // same product, value for value (tested), in one read of dy and x, except that subnormal results
+  // are flushed to zero, as native TensorFlow does on CPU (see the kernel in wasm-gemm.ts: why).
   tf.registerKernel({
     kernelName: RELU_GRAD_KERNEL,
     backendName: 'wasm',
