@@ -457,19 +457,24 @@ describe(`wasm training kernels and conv gradients`, () => {
     wasm.forEach((w, i) => assert.deepEqual(Buffer.from(w.buffer), Buffer.from((cpu[i] as Float32Array).buffer), `tensor ${i}`));
   });
 
-  test('Adamax on wasm flushes subnormal weights and moments to zero (x86 runs them 100× slower), keeps NaN', async () => {
+  test('Adamax on wasm flushes subnormal moments and gradients and weights below 2^-100 to zero (x86 runs subnormals 100× slower), keeps NaN', async () => {
     await tf.setBackend('wasm');
     const tiny = 1e-39; // subnormal in float32
-    const w = tf.variable(tf.tensor1d([tiny, 1, NaN, -tiny, 2, 3, 4, 5, 6]), true, 'adamax_ftz_test');
+    // 13 values: the SIMD blocks and a JavaScript tail of one.
+    const w = tf.variable(tf.tensor1d([tiny, 1, NaN, -tiny, 2, 3, 4, 5, 6, 1e-36, -5e-31, 1e-29, 3e-33]), true, 'adamax_ftz_test');
     const opt = new SaveableAdamax(1e-30); // a step too small to move the normal weights
-    opt.applyGradients([{ name: w.name, tensor: tf.tensor1d([0, 1e-3, 0, 0, 1, 2, 3, 1e-40, 5]) }]);
+    opt.applyGradients([{ name: w.name, tensor: tf.tensor1d([0, 1e-3, 0, 0, 1, 2, 3, 1e-40, 5, 0, 0, 0, 0]) }]);
     const after = Array.from(w.dataSync());
     assert.ok(Object.is(after[0], 0) && Object.is(after[3], 0), `subnormal weights flushed: ${after}`);
     assert.ok(Number.isNaN(after[2]), 'NaN kept');
-    assert.deepEqual(after.slice(4), [2, 3, 4, 5, 6]);
+    assert.deepEqual(after.slice(4, 9), [2, 3, 4, 5, 6]);
+    assert.ok(after[9] === 0 && after[10] === 0 && after[12] === 0, `weights below 2^-100 (7.9e-31) flushed, the tail included: ${after.slice(9)}`);
+    assert.equal(after[11], Math.fround(1e-29), 'a weight of 1e-29 kept');
     const state = await opt.getWeights();
     const m = Array.from(state[2]?.tensor.dataSync() ?? []);
-    assert.equal(m[7], 0, 'a subnormal first moment (0.1 · 1e-40) is flushed');
+    const u = Array.from(state[3]?.tensor.dataSync() ?? []);
+    assert.equal(m[7], 0, 'a subnormal gradient counts as zero (first moment)');
+    assert.equal(u[7], 0, 'a subnormal gradient counts as zero (second moment)');
     opt.dispose();
     w.dispose();
   });

@@ -834,27 +834,40 @@ function winoPackBBody(): { params: number[]; locals: [number, number][]; code: 
 
 /** Smallest normal float32. */
 const FLT_MIN = 1.1754943508222875e-38;
+/**
+ * Weights below this magnitude (2^-100 ≈ 7.9e-31) are set to zero by the Adamax step: their
+ * products with any activation or gradient above 1.5e-8 would still be subnormal-free, and their
+ * contribution to any sum of normal-sized terms is 20+ orders of magnitude below float32's
+ * resolution. See `adamaxBody`: L2 decay parks dead units' weights just above the subnormal range.
+ */
+const WEIGHT_FLUSH = 2 ** -100;
 
 /**
  * adamax(m, u, w, g, k, outM, outU, outW, i0, i1): one Adamax step over float indices [i0, i1)
  * (a multiple of 4 apart), with the constants k = [β1, 1 − β1, β2, ε, c] (c = −lr / (1 − β1ᵗ)):
  * m' = m·β1 + g·(1 − β1); u' = max(u·β2, |g|); w' = c·(m' / (u' + ε)) + w — tfjs's
  * AdamaxOptimizer's operations in its order, each rounded to float32 (no fused multiply-add) —
- * then m', u' and w' below the smallest normal float32 (1.2e-38) set to zero (NaN kept).
+ * then m' and u' below the smallest normal float32 (1.2e-38) and w' below {@link WEIGHT_FLUSH}
+ * (7.9e-31) set to zero (NaN kept); a subnormal gradient g counts as zero.
  *
  * Why the flush: WebAssembly has no flush-to-zero mode, and on x86 every operation on a subnormal
- * operand takes a slow microcode path. L2 decay and the geometric decay of the moments of unused
- * weights drive them into that range: after 20 epochs of the paper CNN 57 % of its weights were
- * subnormal and a training step took 2.2–4.9 s instead of 0.8 s (measured). Native TensorFlow
- * flushes subnormals on CPU for the same reason.
+ * operand or result takes a slow microcode path. L2 decay and the geometric decay of the moments
+ * of unused weights drive them into that range: after 20 epochs of the paper CNN 57 % of its
+ * weights were subnormal and a training step took 2.2–4.9 s instead of 0.8 s (measured). Native
+ * TensorFlow flushes subnormals on CPU for the same reason. Flushing only subnormal weights is not
+ * enough: the dead units' weights then sit just above the range (at the session-8 model 80 % of
+ * the first Dense kernel and 61 % of conv3's between 1e-37 and 1e-35, counted), their products
+ * (the L2 term 0.02·w, w·activation, w·gradient) are subnormal, and a step took 806 ms instead of
+ * 660 (the Dense input gradient 57 ms instead of 6, this step 32 instead of 5; measured).
  */
 function adamaxBody(): { params: number[]; locals: [number, number][]; code: number[] } {
   const [M, U, W, G, K, OM, OU, OW, I0, I1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const [P, END] = [10, 11];
-  const [B1, OMB1, B2, EPS, CC, GV, MN, UN, TINY, WN] = [12, 13, 14, 15, 16, 17, 18, 19, 20, 21];
+  const [B1, OMB1, B2, EPS, CC, GV, MN, UN, TINY, WN, WTINY] = [12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22];
   const c = new Code();
   for (const [i, local] of [B1, OMB1, B2, EPS, CC].entries()) c.get(K).splat(4 * i).set(local);
   c.emit(...f32x4Const([FLT_MIN, FLT_MIN, FLT_MIN, FLT_MIN])).set(TINY);
+  c.emit(...f32x4Const([WEIGHT_FLUSH, WEIGHT_FLUSH, WEIGHT_FLUSH, WEIGHT_FLUSH])).set(WTINY);
   const flush = (local: number): void => flushSubnormals(c, local, TINY);
   c.get(I0).i32(4).emit(opx.i32Mul).set(P);
   c.get(I1).i32(4).emit(opx.i32Mul).set(END);
@@ -866,6 +879,7 @@ function adamaxBody(): { params: number[]; locals: [number, number][]; code: num
     () => {
       at(G);
       c.load(0).set(GV);
+      flush(GV);
       // m' = m·β1 + g·(1 − β1)
       at(M);
       c.load(0).get(B1).emit(...simdOp(simd.f32x4Mul)).get(GV).get(OMB1).emit(...simdOp(simd.f32x4Mul), ...simdOp(simd.f32x4Add)).set(MN);
@@ -882,13 +896,13 @@ function adamaxBody(): { params: number[]; locals: [number, number][]; code: num
       c.get(CC).get(MN).get(UN).get(EPS).emit(...simdOp(simd.f32x4Add), ...simdOp(0xe7 /* f32x4.div */), ...simdOp(simd.f32x4Mul));
       at(W);
       c.load(0).emit(...simdOp(simd.f32x4Add)).set(WN);
-      flush(WN);
+      flushSubnormals(c, WN, WTINY);
       at(OW);
       c.get(WN).store(0);
       c.addTo(P, (x) => x.i32(16));
     },
   );
-  return { params: Array<number>(10).fill(I32), locals: [[2, I32], [10, V128]], code: c.bytes };
+  return { params: Array<number>(10).fill(I32), locals: [[2, I32], [11, V128]], code: c.bytes };
 }
 
 /** Maximum size of the engine's memory: 4 GiB (wasm32's limit), reserved, not committed. */
@@ -1435,14 +1449,14 @@ export class GemmEngine {
     const [mv, uv, wv, gv, om, ou, ow] = [m, u, w, g, outM, outU, outW].map((p) => this.view(p, length)) as Float32Array[] as [
       Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array,
     ];
+    const flushBelow = (v: number, tiny: number): number => (Math.abs(v) >= tiny || Number.isNaN(v) ? v : 0);
     for (let i = 4 * quads; i < length; i++) {
-      const gi = gv[i] as number;
-      const ftz = (v: number): number => (Math.abs(v) >= FLT_MIN || Number.isNaN(v) ? v : 0);
-      const mn = ftz(f(f((mv[i] as number) * b1) + f(gi * omb1)));
-      const un = ftz(Math.max(f((uv[i] as number) * b2), Math.abs(gi)));
+      const gi = flushBelow(gv[i] as number, FLT_MIN);
+      const mn = flushBelow(f(f((mv[i] as number) * b1) + f(gi * omb1)), FLT_MIN);
+      const un = flushBelow(Math.max(f((uv[i] as number) * b2), Math.abs(gi)), FLT_MIN);
       om[i] = mn;
       ou[i] = un;
-      ow[i] = ftz(f(f(cc * f(mn / f(un + eps))) + (wv[i] as number)));
+      ow[i] = flushBelow(f(f(cc * f(mn / f(un + eps))) + (wv[i] as number)), WEIGHT_FLUSH);
     }
   }
 
