@@ -122,6 +122,7 @@ test('train-carrier: trains into <model>/carrier, resumes, and the model then pr
   const metrics = readFileSync(path.join(dir, 'test-metrics.csv'), 'utf8');
   assert.match(metrics, /^pooled,all,/m);
   assert.match(metrics, /^carrier_cents,carrier_hz,cents,,,,[\d.e+]+,[\d.e+]+$/m);
+  assert.match(readFileSync(path.join(dir, 'report.html'), 'utf8'), /Carrier errors by kind.*\d+ of 3 test notes/s);
 
   // Same seed, same bytes: two epochs straight equal one epoch plus a resume to two.
   const straight = path.join(tmp, 'model-straight');

@@ -75,6 +75,12 @@ test('train-cnn trains, checkpoints, resumes with more epochs, and writes its re
   assert.match(html, /<svg/);
   assert.equal((html.match(/<figure>/g) ?? []).length, 15, 'one scatter per parameter');
   assert.match(html, /Validation carrier error per epoch/);
+  // The carrier's misses by kind: right + at a ratio + elsewhere = the 3 test notes.
+  const kinds = html.match(/(\d+) of 3 test notes .*?Of the (\d+) misses,\s*<strong>(\d+) \([\d.]+ %\) lie within 10 cents.*?The other (\d+) misses/s);
+  assert.ok(kinds, 'carrier errors by kind');
+  const [right, misses, atRatio, other] = kinds.slice(1).map(Number);
+  assert.deepEqual([right + misses, atRatio + other], [3, misses]);
+  assert.match(html, /Carrier error per band of true carriers/);
   assert.match(html, /Setup: carrier regressed \(the paper\); linear targets \(the paper\); L2 0\.01, Adamax lr 0\.001, batch 4, seed 0; wasm/);
 });
 

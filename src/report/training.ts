@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { carrierErrorStructure } from '../eval/carrier-errors.ts';
 import type { TestMetrics } from '../model/train-cnn.ts';
 import { PARAM_SPECS } from '../synth/params.ts';
 import { escapeHtml } from './format.ts';
@@ -64,6 +65,31 @@ function perParamTable(metrics: TestMetrics): string {
   return `<table><caption>Errors on the test split, original units</caption><thead><tr><th scope="col">parameter</th><th scope="col">unit</th><th scope="col">MAE</th><th scope="col">RMSE</th><th scope="col">MSE</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
+/**
+ * The carrier's misses sorted by kind (another partial of the patch, at a simple ratio of the true
+ * carrier, vs anything else) and the carrier's MAE per band of true carriers.
+ */
+function carrierErrorSection(metrics: TestMetrics): string {
+  const s = carrierErrorStructure(metrics.pairs.map((p) => ({ truthHz: p.truth[0] as number, predictedHz: p.predicted[0] as number })));
+  const o = s.options;
+  const misses = s.notes - s.right;
+  const pct = (a: number, b: number): string => (b > 0 ? ((100 * a) / b).toFixed(1) : '0.0');
+  const top = s.confusions.slice(0, 10).map((c) => `<tr><th scope="row">${c.num}/${c.den}</th><td>${c.count}</td><td>${pct(c.count, misses)} %</td></tr>`).join('');
+  const confusionTable = top
+    ? `<table><caption>Most frequent ratios predicted / true among the misses</caption><thead><tr><th scope="col">ratio</th><th scope="col">notes</th><th scope="col">of the misses</th></tr></thead><tbody>${top}</tbody></table>`
+    : '';
+  const bandRows = s.bands
+    .map((b) => `<tr><th scope="row">${b.loHz}–${b.hiHz} Hz</th><td>${b.notes}</td><td>${pct(b.right, b.notes)} %</td><td>${b.notes > 0 ? (b.absErrorHz / b.notes).toFixed(0) : '–'}</td><td>${s.notes > 0 ? (b.absErrorHz / s.notes).toFixed(1) : '–'}</td></tr>`)
+    .join('');
+  const bandTable = `<table><caption>Carrier error per band of true carriers</caption><thead><tr><th scope="col">true carrier</th><th scope="col">notes</th><th scope="col">within ${o.rightCents} cents</th><th scope="col">MAE in the band, Hz</th><th scope="col">share of the overall MAE, Hz</th></tr></thead><tbody>${bandRows}</tbody></table>`;
+  return `<h2>Carrier errors by kind</h2>
+<p>${s.right} of ${s.notes} test notes (${pct(s.right, s.notes)} %) are within ${o.rightCents} cents of the true carrier. Of the ${misses} misses,
+<strong>${s.atRatio} (${pct(s.atRatio, misses)} %) lie within ${o.toleranceCents} cents of a ratio a/b of the true carrier</strong> (a, b ≤ ${o.maxTerm}):
+another partial of the patch taken for the carrier. A miss of random size over the same range would land that close to such a ratio
+${(100 * s.chanceShare).toFixed(1)} % of the time. The other ${s.elsewhere} misses are near no such ratio.</p>
+<div class="grid">${confusionTable}${bandTable}</div>`;
+}
+
 /** Reads history.csv (written by the trainer) into columns. */
 function readHistory(outDir: string): Record<string, number[]> {
   const lines = readFileSync(path.join(outDir, 'history.csv'), 'utf8').trim().split('\n');
@@ -120,6 +146,7 @@ Carrier error: median ${metrics.carrierCents.median.toFixed(1)} cents, 90th perc
 <h2>Learning curves</h2><div class="grid">${loss}${mae}${cents}</div>
 <h2>Test errors per parameter</h2>
 ${perParamTable(metrics)}
+${carrierErrorSection(metrics)}
 <h2>Predicted vs true (test split)</h2><div class="grid">${scatters}</div>
 </body></html>
 `;
@@ -162,6 +189,7 @@ With the CNN's other 14 parameters, pooled over the 15 in original units (the pa
 <strong>MAE ${metrics.pooled.mae.toPrecision(5)}</strong>, RMSE ${metrics.pooled.rmse.toPrecision(5)}.</p>
 <h2>Learning curves</h2><div class="grid">${loss}${cents}${within}</div>
 <h2>Carrier, predicted vs true (test split)</h2><div class="grid">${carrierScatter}</div>
+${carrierErrorSection(metrics)}
 <h2>Test errors per parameter (combined predictor)</h2>
 ${perParamTable(metrics)}
 </body></html>

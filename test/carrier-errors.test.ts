@@ -1,0 +1,74 @@
+/**
+ * The carrier-error breakdown of the training reports: nearest simple ratios, the sorting of
+ * misses, the per-band sums, and the chance level against a closed form and a numerical integral.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { carrierErrorStructure, simplestRatioNear } from '../src/eval/carrier-errors.ts';
+
+const cents = (c: number): number => 2 ** (c / 1200);
+
+test('simplestRatioNear finds the simplest fraction within the tolerance', () => {
+  assert.deepEqual(simplestRatioNear(2), { num: 2, den: 1, cents: 0 });
+  const r = simplestRatioNear(1.5 * cents(5));
+  assert.equal(`${r?.num}/${r?.den}`, '3/2');
+  assert.ok(Math.abs((r?.cents ?? 0) - 5) < 1e-9);
+  assert.equal(`${simplestRatioNear((1 / 7) * cents(-3))?.num}/${simplestRatioNear((1 / 7) * cents(-3))?.den}`, '1/7');
+  // 2^0.3 = 1.2311: 5/4 is 26.6 cents away, 6/5 44 cents: nothing within 10.
+  assert.equal(simplestRatioNear(2 ** 0.3), null);
+  // 8/7 itself; with a 40-cent tolerance 7/6 (35.7 cents away, smaller terms) is preferred.
+  assert.equal(simplestRatioNear(8 / 7)?.den, 7);
+  assert.equal(`${simplestRatioNear(8 / 7, 8, 40)?.num}/${simplestRatioNear(8 / 7, 8, 40)?.den}`, '7/6');
+  // Terms above maxTerm are not considered.
+  assert.equal(simplestRatioNear(9 / 8, 8, 1), null);
+  assert.equal(`${simplestRatioNear(9 / 8, 9, 1)?.num}/${simplestRatioNear(9 / 8, 9, 1)?.den}`, '9/8');
+  for (const bad of [0, -1, Number.NaN, Infinity]) assert.equal(simplestRatioNear(bad), null);
+});
+
+test('carrierErrorStructure sorts the misses and sums the errors per band', () => {
+  const pairs = [
+    { truthHz: 100, predictedHz: 101 }, // right (17 cents)
+    { truthHz: 200, predictedHz: 400 }, // 2/1
+    { truthHz: 1500, predictedHz: 1500 * 1.3 }, // 454 cents, near no simple ratio within 10 cents
+    { truthHz: 6000, predictedHz: 4000 }, // 2/3, in the last band (edge included)
+    { truthHz: 2500, predictedHz: 5000 * cents(4) }, // 2/1, 4 cents off
+    { truthHz: 3000, predictedHz: 1000 }, // 1/3
+  ];
+  const s = carrierErrorStructure(pairs);
+  assert.equal(s.notes, 6);
+  assert.equal(s.right, 1);
+  assert.equal(s.atRatio, 4);
+  assert.equal(s.elsewhere, 1);
+  assert.deepEqual(
+    s.confusions.map((c) => [`${c.num}/${c.den}`, c.count]),
+    [['2/1', 2], ['1/3', 1], ['2/3', 1]],
+  );
+  const band = (lo: number): { notes: number; right: number; absErrorHz: number } | undefined => s.bands.find((b) => b.loHz === lo);
+  assert.deepEqual([band(20)?.notes, band(20)?.right], [2, 1]);
+  assert.ok(Math.abs((band(20)?.absErrorHz ?? 0) - (1 + 200)) < 1e-9);
+  assert.equal(band(5000)?.notes, 1);
+  assert.equal(band(5000)?.absErrorHz, 2000);
+  // Band sums over all notes give the carrier's MAE.
+  const mae = pairs.reduce((a, p) => a + Math.abs(p.predictedHz - p.truthHz), 0) / pairs.length;
+  assert.ok(Math.abs(s.bands.reduce((a, b) => a + b.absErrorHz, 0) / s.notes - mae) < 1e-9);
+  assert.throws(() => carrierErrorStructure(pairs, { bandEdgesHz: [20, 10] }), /ascending/);
+});
+
+test('the chance level is the covered share of the misses range', () => {
+  // Closed form with terms ≤ 2: fractions at |cents| 0 and 1200; misses span [50, 1200], so only
+  // [1190, 1200] is covered with a 10-cent tolerance.
+  const s = carrierErrorStructure([{ truthHz: 100, predictedHz: 200 }], { maxTerm: 2 });
+  assert.ok(Math.abs(s.chanceShare - 10 / 1150) < 1e-12, `${s.chanceShare}`);
+  // Terms ≤ 8, misses up to 3,000 cents: against a numerical integral over the |cents| axis.
+  const t = carrierErrorStructure([{ truthHz: 100, predictedHz: 100 * cents(3000) }]);
+  const fr: number[] = [];
+  for (let a = 1; a <= 8; a++) for (let b = 1; b <= 8; b++) if (a !== b) fr.push(Math.abs(1200 * Math.log2(a / b)));
+  let hit = 0;
+  const steps = 295_000;
+  for (let i = 0; i < steps; i++) {
+    const c = 50 + ((i + 0.5) * (3000 - 50)) / steps;
+    if (fr.some((f) => Math.abs(c - f) <= 10)) hit++;
+  }
+  assert.ok(Math.abs(t.chanceShare - hit / steps) < 1e-4, `${t.chanceShare} vs ${hit / steps}`);
+  assert.equal(carrierErrorStructure([{ truthHz: 100, predictedHz: 100 }]).chanceShare, 0);
+});
