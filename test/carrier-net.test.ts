@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import { checkLogSpectrumConfig, DEFAULT_LOG_SPECTRUM, LogSpectrumPlan, logSpect
 import { initBackend } from '../src/model/backend.ts';
 import { carrierNetStatus, decodeCarrier, DEFAULT_CARRIER_NET_CONFIG, encodeCarrierTarget, loadCarrierNet, predictCarrierHz, spectraOfRows, trainCarrierNet } from '../src/model/carrier-net.ts';
 import { loadCnn, predictParams } from '../src/model/predict.ts';
-import { assertOneLineError, expectClose, runCli } from './helpers.ts';
+import { assertOneLineError, expectClose, REPO_ROOT, runCli } from './helpers.ts';
 
 const cfg = DEFAULT_LOG_SPECTRUM;
 const N = 64000;
@@ -123,6 +124,14 @@ test('train-carrier: trains into <model>/carrier, resumes, and the model then pr
   assert.match(metrics, /^pooled,all,/m);
   assert.match(metrics, /^carrier_cents,carrier_hz,cents,,,,[\d.e+]+,[\d.e+]+$/m);
   assert.match(readFileSync(path.join(dir, 'report.html'), 'utf8'), /Carrier errors by kind.*\d+ of 3 test notes/s);
+  // The analysis script reads the same net the same way: its read-out is train-carrier's.
+  const analysis = spawnSync(process.execPath, ['--import', 'tsx', 'bench/carrier-analysis.ts', '--model', model, '--search', '3', '--budget', '4'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  assert.equal(analysis.status, 0, analysis.stderr);
+  const within = (text: string, re: RegExp): string => (text.match(re) ?? [])[1] ?? 'missing';
+  assert.equal(within(analysis.stdout, /read-out \(mode\).*within 50 cents ([\d.]+) %/), within(again.stdout, /([\d.]+) % within 50 cents/));
+  assert.match(analysis.stdout, /true carrier among the net's k most probable modes: k=1 [\d.]+ %/);
+  const checked = Number(within(analysis.stdout, /identifiability check on (\d+) missed notes/));
+  assert.equal((analysis.stdout.match(/: true patch [\d.]+ dB/g) ?? []).length, checked);
 
   // Same seed, same bytes: two epochs straight equal one epoch plus a resume to two.
   const straight = path.join(tmp, 'model-straight');

@@ -313,14 +313,13 @@ function logProbabilities(model: tf.LayersModel, x: Float32Array, m: number, bin
   return tf.tidy(() => tf.logSoftmax(model.predict(tf.tensor3d(x, [m, bins, 1])) as tf.Tensor).dataSync() as Float32Array);
 }
 
-/** Runs the net on spectra [n × bins] and decodes one carrier (Hz) per note. */
-export function predictCarrierFromSpectra(model: tf.LayersModel, spectrum: LogSpectrumConfig, x: Float32Array, n: number, batchSize = 64): number[] {
-  const bins = spectrum.count;
-  const out: number[] = [];
+/** The net's probabilities of the bins [n × bins] for spectra [n × bins], in batches. */
+function carrierProbabilitiesFromSpectra(model: tf.LayersModel, bins: number, x: Float32Array, n: number, batchSize = 64): Float32Array {
+  const out = new Float32Array(n * bins);
   for (let s = 0; s < n; s += batchSize) {
     const m = Math.min(batchSize, n - s);
-    const p = Float32Array.from(logProbabilities(model, x.subarray(s * bins, (s + m) * bins), m, bins), Math.exp);
-    for (let b = 0; b < m; b++) out.push(decodeCarrier(spectrum, p, b * bins));
+    const logp = logProbabilities(model, x.subarray(s * bins, (s + m) * bins), m, bins);
+    for (let k = 0; k < logp.length; k++) out[s * bins + k] = Math.exp(logp[k] as number);
   }
   return out;
 }
@@ -577,7 +576,19 @@ export async function loadCarrierNet(cnnDir: string, expectedSplit?: Split): Pro
  */
 export function predictCarrierHz(predictor: CarrierPredictor, notes: readonly Float32Array[]): number[] {
   const { spectrum } = predictor.config;
-  const x = new Float32Array(notes.length * spectrum.count);
-  notes.forEach((a, i) => predictor.plan.compute(a, x, i * spectrum.count));
-  return predictCarrierFromSpectra(predictor.model, spectrum, x, notes.length);
+  const p = carrierProbabilities(predictor, notes);
+  return notes.map((_, b) => decodeCarrier(spectrum, p, b * spectrum.count));
+}
+
+/**
+ * The net's probability of each log-frequency bin (`config.spectrum`; bin k centred at
+ * `logSpectrumBinHz(spectrum, k)`) being the carrier, per note: [notes × bins], each row summing to 1.
+ *
+ * @param notes audio at the spectrum's sample rate, each ≤ its FFT size; any level.
+ */
+export function carrierProbabilities(predictor: CarrierPredictor, notes: readonly Float32Array[]): Float32Array {
+  const bins = predictor.config.spectrum.count;
+  const x = new Float32Array(notes.length * bins);
+  notes.forEach((a, i) => predictor.plan.compute(a, x, i * bins));
+  return carrierProbabilitiesFromSpectra(predictor.model, bins, x, notes.length);
 }
