@@ -16,11 +16,13 @@
  *
  *   npx tsx bench/carrier-analysis.ts --model <train-cnn folder with carrier/> [--search 24] [--budget 800]
  */
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runCommand, UserError } from '../src/cli/run.ts';
+import { renderOptionsOf } from '../src/dataset/patch-file.ts';
 import { openDataset, loadAudio, paramsOf } from '../src/dataset/reader.ts';
 import { RealFftPlan } from '../src/dsp/fft.ts';
 import { hannPeriodic } from '../src/dsp/window.ts';
@@ -33,8 +35,6 @@ import { readSplit } from '../src/model/train-cnn.ts';
 import { NoteScratch } from '../src/synth/note.ts';
 import { PARAM_SPECS } from '../src/synth/params.ts';
 import { snapRatio } from '../src/synth/snap.ts';
-import { renderOptionsOf } from '../src/dataset/patch-file.ts';
-import { readFileSync } from 'node:fs';
 
 const cents = (a: number, b: number): number => Math.abs(1200 * Math.log2(a / b));
 const CARRIER = PARAM_SPECS[0] as (typeof PARAM_SPECS)[number];
@@ -79,8 +79,10 @@ async function main(argv: readonly string[]): Promise<number> {
     .help()
     .parse();
   const modelDir = path.resolve(args.model);
-  const cfg = JSON.parse(readFileSync(path.join(modelDir, 'config.json'), 'utf8')) as { dataset?: { dir?: string } };
-  if (!cfg.dataset?.dir) throw new UserError(`${path.join(modelDir, 'config.json')}: no dataset recorded`);
+  const cfgPath = path.join(modelDir, 'config.json');
+  if (!existsSync(cfgPath)) throw new UserError(`${cfgPath}: missing (not a train-cnn output folder?)`);
+  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as { dataset?: { dir?: string } };
+  if (!cfg.dataset?.dir) throw new UserError(`${cfgPath}: no dataset recorded`);
   const index = openDataset(cfg.dataset.dir);
   const split = readSplit(modelDir);
   await initBackend({ backend: 'wasm', threads: args.threads });
