@@ -19,8 +19,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { parseArgs } from '../src/cli/args.ts';
 import { runCommand, UserError } from '../src/cli/run.ts';
 import { renderOptionsOf } from '../src/dataset/patch-file.ts';
 import { openDataset, loadAudio, paramsOf } from '../src/dataset/reader.ts';
@@ -67,17 +67,21 @@ function posteriorMedian(p: Float32Array, offset: number, hzOf: readonly number[
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const args = await yargs(argv)
-    .usage('npx tsx bench/carrier-analysis.ts --model <train-cnn folder with carrier/> [options]')
-    .options({
+  const args = await parseArgs(argv, 'carrier-analysis', 'npx tsx bench/carrier-analysis.ts --model <train-cnn folder with carrier/> [options]', (y) =>
+    y.options({
       model: { type: 'string', demandOption: true, describe: 'train-cnn folder whose carrier/ holds a finished carrier net' },
       search: { type: 'number', default: 0, describe: 'identifiability check on the first N test notes the net misses (≈ 2 s each at --budget 800)' },
       budget: { type: 'number', default: 800, describe: 're-renders per note in the check' },
       threads: { type: 'number', default: 1, describe: 'wasm threads' },
-    })
-    .strict()
-    .help()
-    .parse();
+    }),
+  );
+  if (!args) return 0;
+  const whole = (name: string, v: number, min: number): void => {
+    if (!Number.isInteger(v) || v < min) throw new UserError(`--${name} must be a whole number ≥ ${min}, got ${v}`);
+  };
+  whole('search', args.search, 0);
+  whole('budget', args.budget, 1);
+  whole('threads', args.threads, 1);
   const modelDir = path.resolve(args.model);
   const cfgPath = path.join(modelDir, 'config.json');
   if (!existsSync(cfgPath)) throw new UserError(`${cfgPath}: missing (not a train-cnn output folder?)`);

@@ -2,7 +2,7 @@
  * `npm run train-cnn`: trains the paper's CNN + MLP regressor on a gen-dataset folder.
  * Thin: parse, open the dataset, start the backend, call src/model, print, exit code.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hideBin } from 'yargs/helpers';
@@ -75,6 +75,7 @@ export async function trainCnnMain(argv: readonly string[]): Promise<number> {
       return false;
     }
   };
+  if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new UserError(`--out ${outDir} exists and is not a folder`);
   if (!args.resume && existsSync(outDir) && readdirSync(outDir).length > 0 && !ownFolder()) {
     throw new UserError(`--out ${outDir} is not empty and is not a train-cnn folder; choose a new or empty folder`);
   }

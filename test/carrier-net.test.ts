@@ -6,8 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadAudio, openDataset } from '../src/dataset/reader.ts';
@@ -16,7 +15,7 @@ import { checkLogSpectrumConfig, DEFAULT_LOG_SPECTRUM, LogSpectrumPlan, logSpect
 import { initBackend } from '../src/model/backend.ts';
 import { carrierNetStatus, decodeCarrier, DEFAULT_CARRIER_NET_CONFIG, encodeCarrierTarget, loadCarrierNet, predictCarrierHz, spectraOfRows, trainCarrierNet } from '../src/model/carrier-net.ts';
 import { loadCnn, predictParams } from '../src/model/predict.ts';
-import { assertOneLineError, expectClose, REPO_ROOT, runCli } from './helpers.ts';
+import { assertOneLineError, expectClose, REPO_ROOT, runCli, tempDir } from './helpers.ts';
 
 const cfg = DEFAULT_LOG_SPECTRUM;
 const N = 64000;
@@ -106,7 +105,7 @@ test('carrier target: a bump summing to 1 whose read-out returns the carrier wit
 });
 
 test('train-carrier: trains into <model>/carrier, resumes, and the model then predicts with it', async () => {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-carrier-test-'));
+  const tmp = tempDir('fmmatch-carrier-test-');
   const data = path.join(tmp, 'ds');
   const model = path.join(tmp, 'model');
   assert.equal(runCli('gen-dataset', ['--count', '12', '--seed', '9', '--out', data, '--quiet']).status, 0);
@@ -146,7 +145,7 @@ test('train-carrier: trains into <model>/carrier, resumes, and the model then pr
   const other = path.join(tmp, 'ds-other');
   assert.equal(runCli('gen-dataset', ['--count', '12', '--seed', '10', '--out', other, '--quiet']).status, 0);
   assertOneLineError('train-carrier', runCli('train-carrier', ['--model', model, '--data', other]), /not the dataset .* was trained on/);
-  assertOneLineError('train-carrier', runCli('train-carrier', ['--model', model, '--channels', '8', '--resume']), /other options/);
+  assertOneLineError('train-carrier', runCli('train-carrier', ['--model', model, '--batch', '4', '--channels', '8', '--resume']), /other options \(--channels 4 vs 8; checkpoint first\)/);
   assertOneLineError('train-carrier', runCli('train-carrier', ['--model', model, '--channels', '4']), /already holds a carrier training run/);
   assertOneLineError('train-carrier', runCli('train-carrier', ['--model', model, '--epochs', '0']), /--epochs must be a positive integer/);
 
@@ -181,7 +180,7 @@ test('train-carrier: trains into <model>/carrier, resumes, and the model then pr
 });
 
 test('train-carrier never reads the test notes, and an unfinished net is not used', async () => {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-carrier-leak-'));
+  const tmp = tempDir('fmmatch-carrier-leak-');
   const data = path.join(tmp, 'ds');
   const model = path.join(tmp, 'model');
   assert.equal(runCli('gen-dataset', ['--count', '12', '--seed', '11', '--out', data, '--quiet']).status, 0);
@@ -221,7 +220,7 @@ test('train-carrier never reads the test notes, and an unfinished net is not use
 });
 
 test('train-carrier --extra-data: every extra note joins training; datasets sharing a patch with the model\'s are refused', async () => {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-carrier-extra-'));
+  const tmp = tempDir('fmmatch-carrier-extra-');
   const data = path.join(tmp, 'ds');
   const model = path.join(tmp, 'model');
   const extra = path.join(tmp, 'extra');
@@ -229,6 +228,8 @@ test('train-carrier --extra-data: every extra note joins training; datasets shar
   for (const [out, count, seed] of [[data, 12, 12], [extra, 6, 13], [sameSeed, 5, 12]] as const) {
     assert.equal(runCli('gen-dataset', ['--count', String(count), '--seed', String(seed), '--out', out, '--quiet']).status, 0);
   }
+  const otherSynth = path.join(tmp, 'other-synth');
+  assert.equal(runCli('gen-dataset', ['--count', '4', '--seed', '14', '--algorithm', 'dx7-5', '--feedback', '3', '--out', otherSynth, '--quiet']).status, 0);
   assert.equal(runCli('train-cnn', ['--data', data, '--out', model, '--epochs', '1', '--batch', '4', '--quiet']).status, 0);
   const split = readSplit(model);
   const opts = ['--model', model, '--epochs', '1', '--batch', '4', '--channels', '4', '--quiet'];
@@ -236,6 +237,8 @@ test('train-carrier --extra-data: every extra note joins training; datasets shar
   assertOneLineError('train-carrier', runCli('train-carrier', [...opts, '--extra-data', sameSeed]), /same parameters as .*must not share patches/);
   assertOneLineError('train-carrier', runCli('train-carrier', [...opts, '--extra-data', data]), /already part of the training data/);
   assertOneLineError('train-carrier', runCli('train-carrier', [...opts, '--extra-data', path.join(tmp, 'nope')]), /no such dataset folder/);
+  // Another routing and feedback: the same parameters would sound different.
+  assertOneLineError('train-carrier', runCli('train-carrier', [...opts, '--extra-data', otherSynth]), /made with another synth than the model's dataset \(algorithm paper-3s2p vs dx7-5, feedback 0 vs 3; the model's first\)/);
   assert.ok(!existsSync(path.join(model, 'carrier')), 'a refused run writes nothing');
 
   const r = runCli('train-carrier', [...opts, '--extra-data', extra]);

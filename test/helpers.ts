@@ -3,11 +3,25 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 
 /** Repository root. */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** The shared folder beside the repository (fixtures, references). */
 export const SHARED_DIR = path.resolve(REPO_ROOT, '..', 'shared');
+
+const tempDirs: string[] = [];
+/**
+ * A fresh folder under the system's temporary directory, removed when the test process exits
+ * (pass or fail): a test run must not leave its datasets and models behind (they reach 0.8 GB).
+ */
+export function tempDir(prefix: string): string {
+  if (tempDirs.length === 0) process.once('exit', () => tempDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
 
 /** Tolerances: |actual − expected| ≤ atol + rtol·|expected|. */
 export interface Tolerance {

@@ -5,12 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { REPO_ROOT, runCli } from './helpers.ts';
+import { REPO_ROOT, runCli, tempDir } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -42,7 +41,7 @@ async function serve(modelDir: string): Promise<{ server: Server; base: string }
 
 test('a train-cnn model loads with tf.loadLayersModel in Chromium and predicts as in Node', { timeout: 120_000 }, async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with 'apt-get install -y chromium'`);
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-model-browser-'));
+  const tmp = tempDir('fmmatch-model-browser-');
   const data = path.join(tmp, 'ds');
   const model = path.join(tmp, 'model');
   assert.equal(runCli('gen-dataset', ['--count', '12', '--out', data, '--quiet']).status, 0);
@@ -65,7 +64,7 @@ test('a train-cnn model loads with tf.loadLayersModel in Chromium and predicts a
   const nodeOut = JSON.parse(r.stdout) as number[];
 
   const { server, base } = await serve(model);
-  const profile = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-chromium-'));
+  const profile = tempDir('fmmatch-chromium-');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,

@@ -33,7 +33,7 @@ import { checkLogSpectrumConfig, DEFAULT_LOG_SPECTRUM, type LogSpectrumConfig, L
 import { PARAM_SPECS } from '../synth/params.ts';
 import { SaveableAdamax } from './adamax.ts';
 import type { BackendInfo } from './backend.ts';
-import { fileLoadHandler, fileSaveHandler, loadNamedTensors, saveNamedTensors, writeJsonAtomic, yieldToEventLoop } from './io.ts';
+import { fileLoadHandler, fileSaveHandler, loadNamedTensors, optionDifferences, saveNamedTensors, writeJsonAtomic, yieldToEventLoop } from './io.ts';
 import { epochDirName, quantile, TRAIN_FILES } from './train-cnn.ts';
 
 /** What determines a carrier-net training run (saved in `carrier/config.json`; a resume must match). */
@@ -246,11 +246,6 @@ function historyCsv(history: readonly CarrierEpochRecord[]): string {
   return `${cols.join(',')}\n${history.map((h) => cols.map((c) => (c === 'epoch' ? String(h[c]) : h[c].toPrecision(6))).join(',')).join('\n')}\n`;
 }
 
-function sameConfig(a: CarrierNetConfig, b: CarrierNetConfig): boolean {
-  const strip = (c: CarrierNetConfig): string => JSON.stringify({ ...c, epochs: 0 });
-  return strip(a) === strip(b);
-}
-
 /** SHA-256 of a split's row lists: a carrier net is only valid beside the CNN whose split it was trained on. */
 export function splitHash(split: Split): string {
   return createHash('sha256').update(JSON.stringify([split.train, split.validation, split.test])).digest('hex');
@@ -260,7 +255,8 @@ export function splitHash(split: Split): string {
  * Refuses extra training datasets that could leak the CNN's validation or test notes into the
  * carrier net's training: any patch of an extra dataset whose 15 parameters equal those of a patch
  * of the CNN's dataset (the same generator seed with another count makes the same patches; so does
- * a copy). Also checks that the notes have the CNN dataset's rate and length.
+ * a copy). Also checks that the notes have the CNN dataset's rate and length, and that the synth
+ * (everything in the dataset config but the count and the seed) is the same.
  *
  * @throws CarrierNetError naming the dataset and the first shared patch.
  */
@@ -276,6 +272,11 @@ export function checkExtraData(index: DatasetIndex, extras: readonly DatasetInde
     if (x.sampleRate !== index.sampleRate || x.samplesPerNote !== index.samplesPerNote) {
       throw new CarrierNetError(`${x.dir}: notes of ${x.samplesPerNote} samples at ${x.sampleRate} Hz; the model's dataset has ${index.samplesPerNote} at ${index.sampleRate} Hz`);
     }
+    // Another synth (routing, feedback, Nyquist policy, render, level) makes other sounds for the
+    // same parameters: training on them would teach the net a different instrument.
+    const synth = (d: DatasetIndex): Record<string, unknown> => ({ ...d.config, count: undefined, seed: undefined });
+    const differ = optionDifferences(synth(index), synth(x), {}, ['count', 'seed']);
+    if (differ.length > 0) throw new CarrierNetError(`${x.dir}: made with another synth than the model's dataset (${differ.join(', ')}; the model's first)`);
     for (let r = 0; r < x.ids.length; r++) {
       const hit = own.get(key(x, r));
       if (hit !== undefined) {
@@ -376,7 +377,8 @@ export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split
   if (resume) {
     if (!existsSync(statePath)) throw new CarrierNetError(`${dir}: no carrier checkpoint to resume (${statePath} missing)`);
     state = readJson<CarrierState>(statePath);
-    if (!sameConfig(state.config, config)) throw new CarrierNetError(`${dir}: the checkpoint was made with other options (${JSON.stringify({ ...state.config, spectrum: undefined })}); resume with the same options`);
+    const differ = optionDifferences(state.config, config, { batchSize: '--batch', seed: '--seed', learningRate: '--lr', patience: '--patience', channels: '--channels', sigmaCents: 'sigmaCents', spectrum: 'spectrum' }, ['epochs']);
+    if (differ.length > 0) throw new CarrierNetError(`${dir}: the checkpoint was made with other options (${differ.join(', ')}; checkpoint first); resume with the same options`);
     if (state.datasetHash !== index.contentHash) throw new CarrierNetError(`${dir}: the checkpoint was trained on another dataset (${state.datasetHash}, this one is ${index.contentHash})`);
     if (state.splitHash !== hashOfSplit) throw new CarrierNetError(`${dir}: the checkpoint was trained on another split than ${cnnDir}'s`);
     if (JSON.stringify(state.extraHashes ?? []) !== JSON.stringify(extraHashes)) {

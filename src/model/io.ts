@@ -129,3 +129,24 @@ export function loadNamedTensors(base: string): NamedTensor[] {
   const map = tf.io.decodeWeights(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer, specs);
   return specs.map((s) => ({ name: s.name, tensor: map[s.name] }));
 }
+
+/**
+ * The options in which a resume differs from its checkpoint, as `--batch 4 vs 8` (the checkpoint's
+ * value first), so that the error refusing the resume says what to change. Keys are compared by
+ * their JSON text (nested settings included); a key absent from one side counts as `defaults[key]`.
+ *
+ * @param optionNames the command-line option of each config key (others are shown by key)
+ * @param ignore keys a resume may change
+ */
+export function optionDifferences<T extends object>(saved: T, requested: T, optionNames: Partial<Record<keyof T & string, string>>, ignore: readonly (keyof T & string)[] = [], defaults: Partial<T> = {}): string[] {
+  const keys = [...new Set([...Object.keys(saved), ...Object.keys(requested)])] as (keyof T & string)[];
+  const text = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+  const out: string[] = [];
+  for (const k of keys) {
+    if (ignore.includes(k)) continue;
+    const a = text(saved[k] ?? defaults[k]);
+    const b = text(requested[k] ?? defaults[k]);
+    if (a !== b) out.push(`${optionNames[k] ?? k} ${a} vs ${b}`);
+  }
+  return out;
+}

@@ -16,7 +16,7 @@ import { type BackendInfo } from './backend.ts';
 import { SaveableAdamax } from './adamax.ts';
 import { type Activation, buildPaperCnn } from './cnn.ts';
 import { predictFused } from './infer.ts';
-import { fileLoadHandler, fileSaveHandler, loadCheckpointPart, loadNamedTensors, readCheckpointJson, saveNamedTensors, writeJsonAtomic } from './io.ts';
+import { fileLoadHandler, fileSaveHandler, loadCheckpointPart, loadNamedTensors, optionDifferences, readCheckpointJson, saveNamedTensors, writeJsonAtomic } from './io.ts';
 import { stepSeed } from './seeds.ts';
 
 /** What determines a training run (written to `config.json`; a resume must match it). */
@@ -265,11 +265,18 @@ export interface TrainSummary {
   readonly split: { train: number; validation: number; test: number };
 }
 
-/** Options a resume must keep (the epoch budget may grow: it only says when to stop). */
-function sameTrainConfig(a: TrainCnnConfig, b: TrainCnnConfig): boolean {
-  // A key missing from an older checkpoint's config had its default then.
-  return (Object.keys(DEFAULT_TRAIN_CONFIG) as (keyof TrainCnnConfig)[]).every((k) => k === 'epochs' || (a[k] ?? DEFAULT_TRAIN_CONFIG[k]) === (b[k] ?? DEFAULT_TRAIN_CONFIG[k]));
-}
+/** The command-line option of each config key, for errors (the epoch budget may grow on a resume: it only says when to stop). */
+const TRAIN_OPTION_NAMES: Record<keyof TrainCnnConfig, string> = {
+  epochs: '--epochs',
+  batchSize: '--batch',
+  seed: '--seed',
+  learningRate: '--lr',
+  patience: '--patience',
+  l2: '--l2',
+  activation: '--activation',
+  logTargets: '--log-targets',
+  carrierHead: '--carrier-head',
+};
 
 /**
  * Seed of the dropout mask of one training step, a hash of (run seed, epoch, batch):
@@ -317,7 +324,8 @@ export async function trainCnn(index: DatasetIndex, outDir: string, config: Trai
     if (typeof state.epochsDone !== 'number' || typeof state.config !== 'object' || state.config === null || typeof state.datasetHash !== 'string') {
       throw new TrainError(`${outDir}: not a train-cnn checkpoint (${statePath} lacks epochsDone, config or datasetHash; another tool's folder?)`);
     }
-    if (!sameTrainConfig(state.config, config)) throw new TrainError(`${outDir}: the checkpoint was made with other options (${JSON.stringify(state.config)}); resume with the same options or use another --out`);
+    const differ = optionDifferences(state.config, config, TRAIN_OPTION_NAMES, ['epochs'], DEFAULT_TRAIN_CONFIG);
+    if (differ.length > 0) throw new TrainError(`${outDir}: the checkpoint was made with other options (${differ.join(', ')}; checkpoint first); resume with the same options or use another --out`);
     // A run that stopped because it used up its epochs continues when given more.
     if (state.stopped === 'max-epochs' && config.epochs > state.epochsDone) state = { ...state, stopped: 'running' };
     state = { ...state, config };

@@ -357,6 +357,8 @@ export async function fetchNsynth(opts: FetchNsynthOptions): Promise<FetchNsynth
     if (opts.url === undefined && notes !== expected) warnings.push(`${notes} notes, the official ${opts.split} split has ${expected}`);
   };
 
+  const outStat = await stat(outDir).catch(() => null);
+  if (outStat && !outStat.isDirectory()) throw new Error(`--out ${outDir} exists and is not a folder`);
   const present = await stat(opts.form === 'jsonwav' ? path.join(datasetPath, 'examples.json') : datasetPath).then(() => true, () => false);
   if (present && !opts.force) {
     const notes = await validateSplit(datasetPath, opts.form);
