@@ -3,10 +3,10 @@
  * after a SIGKILL mid-run), --resume replacing damaged files with their patches' renders, params.csv
  * that re-renders to the same audio, and a one-line error with nothing written for each bad request.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeDatasetConfig } from '../src/dataset/config.ts';
@@ -20,6 +20,12 @@ import { PARAM_NAMES, vectorToPatch } from '../src/synth/params.ts';
 import { assertOneLineError as assertCliError, type CliResult, REPO_ROOT, runCli } from './helpers.ts';
 
 const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-dataset-test-'));
+after(() => {
+  // The read-only folder of the unwritable-output test is made writable again so that it can go.
+  const locked = path.join(tmpRoot, 'locked');
+  if (existsSync(locked)) chmodSync(locked, 0o700);
+  rmSync(tmpRoot, { recursive: true, force: true });
+});
 const config = makeDatasetConfig({ count: 12, seed: 3 });
 
 function opts(dir: string, extra: Partial<GenerateOptions> = {}): GenerateOptions {
