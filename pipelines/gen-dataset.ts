@@ -67,13 +67,18 @@ export async function genDatasetMain(argv: readonly string[]): Promise<number> {
       throw e;
     });
     (progress as ReturnType<typeof createProgress> | null)?.stop();
-    const audioSec = summary.rendered * config.durationSec;
-    const speed = summary.seconds > 0 ? audioSec / summary.seconds : 0;
+    // Verifying renders too (each kept file is compared with its re-render), so every note counts.
+    const notes = summary.rendered + summary.repaired.length + summary.reused;
+    const speed = summary.seconds > 0 ? (notes * config.durationSec) / summary.seconds : 0;
+    const damaged = summary.repaired.length;
+    // The first names are enough to find the cause (a bad copy, a full disk); the count says the rest.
+    const shown = summary.repaired.slice(0, 10).join(', ') + (damaged > 10 ? ` and ${damaged - 10} more` : '');
+    const repairs = damaged > 0 ? `, re-rendered ${damaged} damaged file${damaged === 1 ? '' : 's'}: ${shown}` : '';
     const state = summary.complete ? `complete, ${summary.contentHash}` : `${summary.present}/${summary.count} present`;
     const nyq = config.nyquist === 'keep' ? `${summary.aboveNyquist} with a modulator above 24 kHz (kept)` : 'none above 24 kHz (redrawn)';
     process.stdout.write(
-      `gen-dataset: ${summary.rendered} rendered, ${summary.reused} verified in ${summary.seconds.toFixed(1)} s` +
-        `${summary.rendered > 0 ? ` (${Math.round(speed)}× real time, ${args.workers} workers)` : ''} → ${path.relative(process.cwd(), dir) || '.'} [${state}]; ${nyq}` +
+      `gen-dataset: ${summary.rendered} rendered, ${summary.reused} verified${repairs} in ${summary.seconds.toFixed(1)} s` +
+        `${notes > 0 ? ` (${Math.round(speed)}× real time, ${args.workers} workers)` : ''} → ${path.relative(process.cwd(), dir) || '.'} [${state}]; ${nyq}` +
         `${summary.complete ? `, ${summary.clipped} reach full scale` : ''}; peak memory ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`,
     );
     if (summary.interrupted) {

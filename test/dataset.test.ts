@@ -1,12 +1,12 @@
 /**
  * The dataset generator: byte-identical output across worker counts, shards and resumes (also
- * after a SIGKILL mid-run), params.csv that re-renders to the same audio, and a one-line error
- * with nothing written for each bad request.
+ * after a SIGKILL mid-run), --resume replacing damaged files with their patches' renders, params.csv
+ * that re-renders to the same audio, and a one-line error with nothing written for each bad request.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeDatasetConfig } from '../src/dataset/config.ts';
@@ -20,6 +20,12 @@ import { PARAM_NAMES, vectorToPatch } from '../src/synth/params.ts';
 import { assertOneLineError as assertCliError, type CliResult, REPO_ROOT, runCli } from './helpers.ts';
 
 const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-dataset-test-'));
+after(() => {
+  // The read-only folder of the unwritable-output test is made writable again so that it can go.
+  const locked = path.join(tmpRoot, 'locked');
+  if (existsSync(locked)) chmodSync(locked, 0o700);
+  rmSync(tmpRoot, { recursive: true, force: true });
+});
 const config = makeDatasetConfig({ count: 12, seed: 3 });
 
 function opts(dir: string, extra: Partial<GenerateOptions> = {}): GenerateOptions {
@@ -127,13 +133,80 @@ test('a run killed at any moment completes with --resume to the same bytes', asy
 
   const resumed = await generateDataset(big, opts(killed, { resume: true, workers: 2 }));
   assert.equal(resumed.complete, true);
-  assert.ok(resumed.rendered >= 1 && resumed.rendered + resumed.reused === 48, `rendered ${resumed.rendered}, reused ${resumed.reused}`);
+  assert.ok(resumed.rendered >= 1 && resumed.rendered + resumed.reused + resumed.repaired.length === 48, `rendered ${resumed.rendered}, reused ${resumed.reused}`);
+  assert.ok(resumed.repaired.includes('audio/00046.wav'), `the short file is not reported as repaired: ${resumed.repaired.join(', ')}`);
   assertSameFiles(expected, snapshot(killed), 'killed and resumed');
 });
 
 function cli(args: string[]): CliResult {
   return runCli('gen-dataset', ['--quiet', ...args]);
 }
+
+/** Writes a snapshot back out as a folder (a copy of a dataset to damage). */
+function restore(files: Map<string, Buffer>, dir: string): void {
+  for (const [rel, bytes] of files) {
+    mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    writeFileSync(path.join(dir, rel), bytes);
+  }
+}
+
+/** Damages a copy of the reference dataset four ways; returns the files a resume must repair. */
+function damage(dir: string): string[] {
+  restore(reference, dir);
+  // A damaged body: 100 zero bytes in the samples, size unchanged.
+  const body = path.join(dir, 'audio/00003.wav');
+  const bytes = readFileSync(body);
+  bytes.fill(0, 1000, 1100);
+  writeFileSync(body, bytes);
+  // A header claiming 44.1 kHz (sample rate and byte rate), size and samples unchanged.
+  const header = path.join(dir, 'audio/00005.wav');
+  const h = readFileSync(header);
+  assert.equal(h.readUInt32LE(24), 16000, 'the fixture WAV is not a canonical 44-byte header at 16 kHz');
+  h.writeUInt32LE(44100, 24);
+  h.writeUInt32LE(88200, 28);
+  writeFileSync(header, h);
+  // A truncated file, as an interrupted copy leaves.
+  truncateSync(path.join(dir, 'audio/00007.wav'), 5000);
+  // A missing file: an ordinary resume renders it, and it is not "damaged".
+  unlinkSync(path.join(dir, 'audio/00009.wav'));
+  // The manifest of the copy still claims completeness and the reference's hash: a resume must
+  // not trust it.
+  return ['audio/00003.wav', 'audio/00005.wav', 'audio/00007.wav'];
+}
+
+test('--resume replaces damaged files with their renders: same bytes and content hash as a fresh dataset', async () => {
+  const refHash = JSON.parse(reference.get('manifest.json')!.toString('utf8')).contentHash as string;
+  for (const workers of [0, 2]) {
+    const dir = path.join(tmpRoot, `damaged-w${workers}`);
+    const expected = damage(dir);
+    const s = await generateDataset(config, opts(dir, { resume: true, workers }));
+    assert.equal(s.complete, true);
+    assert.deepEqual(s.repaired, expected, `workers ${workers}`);
+    assert.equal(s.rendered, 1, `workers ${workers}: the missing file`);
+    assert.equal(s.reused, 12 - 1 - expected.length);
+    assert.equal(s.contentHash, refHash, `workers ${workers}`);
+    assertSameFiles(reference, snapshot(dir), `damaged and resumed, workers ${workers}`);
+    // A second resume finds nothing to repair.
+    const again = await generateDataset(config, opts(dir, { resume: true, workers }));
+    assert.deepEqual([again.rendered, again.reused, again.repaired.length], [0, 12, 0]);
+  }
+
+  // The command names the repaired files on its summary line.
+  const dir = path.join(tmpRoot, 'damaged-cli');
+  damage(dir);
+  const r = cli(['--count', '12', '--seed', '3', '--out', dir, '--resume', '--workers', '0']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /1 rendered, 8 verified, re-rendered 3 damaged files: audio\/00003\.wav, audio\/00005\.wav, audio\/00007\.wav in /);
+  assert.ok(r.stdout.includes(`[complete, ${refHash}]`), r.stdout);
+  assertSameFiles(reference, snapshot(dir), 'damaged and resumed by the command');
+
+  // Something that is not a file under a patch's name is refused in one line, not overwritten.
+  const odd = path.join(tmpRoot, 'damaged-dir');
+  restore(reference, odd);
+  unlinkSync(path.join(odd, 'audio/00002.wav'));
+  mkdirSync(path.join(odd, 'audio/00002.wav'));
+  assertOneLineError(cli(['--count', '12', '--seed', '3', '--out', odd, '--resume']), /00002\.wav is not a file/);
+});
 
 function assertOneLineError(r: CliResult, pattern: RegExp): void {
   assertCliError('gen-dataset', r, pattern);

@@ -13,7 +13,7 @@ import { PARAM_SPECS, patchToVector } from '../synth/params.ts';
 import { samplePatch } from '../synth/sampler.ts';
 import { runPool } from '../parallel/pool.ts';
 import { type DatasetConfig, datasetName, noteLength, sameConfig } from './config.ts';
-import { AUDIO_DIR, audioPath, audioRelPath, DATASET_FORMAT, DATASET_FORMAT_VERSION, MANIFEST_FILE, PARAMS_FILE, patchId, shardRange, wavBytes } from './layout.ts';
+import { AUDIO_DIR, audioPath, audioRelPath, DATASET_FORMAT, DATASET_FORMAT_VERSION, MANIFEST_FILE, PARAMS_FILE, patchId, shardRange } from './layout.ts';
 import { type PatchResult, type PatchTask, makePatchHandler, samplerOptionsOf, writeFileAtomic } from './patch-file.ts';
 import { paramsCsvHeader, paramsCsvRow } from './params-csv.ts';
 
@@ -44,8 +44,14 @@ export interface GenerateSummary {
   readonly name: string;
   /** Patches rendered by this run. */
   readonly rendered: number;
-  /** Patches found already written (resume) and verified by hash. */
+  /** Patches found already written (resume) and byte-identical to their re-render: kept. */
   readonly reused: number;
+  /**
+   * Files found already written but different from their patch's re-render (damaged body or
+   * header, truncated, unreadable), which this run replaced: paths relative to the folder, in id
+   * order. Not counted in `rendered` or `reused`.
+   */
+  readonly repaired: readonly string[];
   /** Patches present in the folder after the run. */
   readonly present: number;
   readonly count: number;
@@ -189,34 +195,40 @@ export async function generateDataset(config: DatasetConfig, opts: GenerateOptio
   prepareFolder(config, opts);
   const { dir } = opts;
   const count = config.count;
-  const expectedBytes = wavBytes(config);
 
   // Leftovers of a killed run are never complete files: remove them.
   for (const f of readdirSync(path.join(dir, AUDIO_DIR))) {
     if (f.endsWith('.tmp')) unlinkSync(path.join(dir, AUDIO_DIR, f));
   }
-  const params = writeParams(dir, config);
-  writeFileAtomic(path.join(dir, MANIFEST_FILE), buildManifest(config, { present: 0, aboveNyquist: params.aboveNyquist, clipped: null }, null, params.sha256));
-
   const range = opts.shard ? shardRange(count, opts.shard) : { start: 0, end: count };
+  // Any file under a patch's name counts as present, whatever its size: a damaged one is found and
+  // replaced by the verification below rather than silently re-rendered as if it had been missing.
   const isPresent = (i: number): boolean => {
+    const file = audioPath(dir, i, count);
+    let st;
     try {
-      return statSync(audioPath(dir, i, count)).size === expectedBytes;
+      st = statSync(file);
     } catch {
       return false;
     }
+    if (!st.isFile()) throw new DatasetError(`${file} is not a file; remove it and run again with --resume`);
+    return true;
   };
   const present = new Uint8Array(count);
   for (let i = 0; i < count; i++) present[i] = isPresent(i) ? 1 : 0;
-  // This run renders what its range lacks; it hashes files that exist (its own earlier ones, and
-  // the other shards' once they are all there) so that the final manifest can carry the content hash.
+  const params = writeParams(dir, config);
+  writeFileAtomic(path.join(dir, MANIFEST_FILE), buildManifest(config, { present: 0, aboveNyquist: params.aboveNyquist, clipped: null }, null, params.sha256));
+
+  // This run renders what its range lacks; it verifies files that exist (its own earlier ones, and
+  // the other shards' once they are all there) against their re-render, replacing any that differ,
+  // so that the final manifest's content hash is that of a fresh generation.
   const tasks: PatchTask[] = [];
-  for (let i = range.start; i < range.end; i++) if (!present[i]) tasks.push({ index: i, hashOnly: false });
+  for (let i = range.start; i < range.end; i++) if (!present[i]) tasks.push({ index: i, verify: false });
   let missingOutside = 0;
   for (let i = 0; i < count; i++) if ((i < range.start || i >= range.end) && !present[i]) missingOutside++;
   const willComplete = missingOutside === 0;
   for (let i = 0; i < count; i++) {
-    if (present[i] && (willComplete || (i >= range.start && i < range.end))) tasks.push({ index: i, hashOnly: true });
+    if (present[i] && (willComplete || (i >= range.start && i < range.end))) tasks.push({ index: i, verify: true });
   }
   tasks.sort((a, b) => a.index - b.index);
 
@@ -226,11 +238,13 @@ export async function generateDataset(config: DatasetConfig, opts: GenerateOptio
   let done = 0;
   let rendered = 0;
   let reused = 0;
+  const repairedFlag = new Uint8Array(count);
   const onResult = (r: PatchResult): void => {
     hashes.set(Buffer.from(r.sha256, 'hex'), r.index * 32);
     hashed[r.index] = 1;
     present[r.index] = 1;
     if (r.clipped) clipped++;
+    if (r.repaired) repairedFlag[r.index] = 1;
     done++;
     opts.onProgress?.(done, tasks.length);
   };
@@ -251,7 +265,13 @@ export async function generateDataset(config: DatasetConfig, opts: GenerateOptio
       signal: opts.signal,
     });
   }
-  for (const t of tasks) if (hashed[t.index]) t.hashOnly ? reused++ : rendered++;
+  const repaired: string[] = [];
+  for (const t of tasks) {
+    if (!hashed[t.index]) continue;
+    if (!t.verify) rendered++;
+    else if (repairedFlag[t.index]) repaired.push(audioRelPath(t.index, count));
+    else reused++;
+  }
 
   let presentCount = 0;
   for (let i = 0; i < count; i++) presentCount += present[i];
@@ -273,6 +293,7 @@ export async function generateDataset(config: DatasetConfig, opts: GenerateOptio
     name: datasetName(config),
     rendered,
     reused,
+    repaired,
     present: presentCount,
     count,
     complete: contentHash !== null,

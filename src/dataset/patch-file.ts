@@ -23,10 +23,14 @@ export function samplerOptionsOf(config: DatasetConfig): { seed: number; nyquist
   return { seed: config.seed, nyquist: config.nyquist, nyquistHz: config.renderRate / 2 };
 }
 
-/** A worker's task: render patch `index`, or (`hashOnly`) hash the file a previous run wrote. */
+/**
+ * A worker's task: render patch `index` and write it, or (`verify`) render it and compare it with
+ * the file a previous run (or another machine's shard) left there, rewriting that file only when
+ * its bytes differ.
+ */
 export interface PatchTask {
   readonly index: number;
-  readonly hashOnly: boolean;
+  readonly verify: boolean;
 }
 
 /** What a worker reports per patch. */
@@ -36,6 +40,8 @@ export interface PatchResult {
   readonly sha256: string;
   /** The file reaches full scale (±32767): the rendered note was clipped or touched ±1. */
   readonly clipped: boolean;
+  /** A `verify` task found the existing file unreadable or different from the render, and replaced it. */
+  readonly repaired: boolean;
 }
 
 /** True when 16-bit PCM data (after the 44-byte header) contains a full-scale sample. */
@@ -71,19 +77,29 @@ export function makePatchHandler(dir: string, config: DatasetConfig): (task: Pat
   const scratch = new NoteScratch(renderOpts);
   return (task) => {
     const file = audioPath(dir, task.index, config.count);
-    let bytes: Uint8Array;
-    if (task.hashOnly) {
-      bytes = readFileSync(file);
-    } else {
-      const { patch } = samplePatch(task.index, sampler);
-      const note = renderNote(patch, alg, renderOpts, scratch);
-      bytes = encodeWavPcm16(note, config.sampleRate, config.outputGain);
-      writeFileAtomic(file, bytes);
+    const { patch } = samplePatch(task.index, sampler);
+    const note = renderNote(patch, alg, renderOpts, scratch);
+    const bytes = encodeWavPcm16(note, config.sampleRate, config.outputGain);
+    // A file is checked against its own re-render rather than against a recorded hash: shards are
+    // merged by copying audio/ folders, so no per-file record would travel with them, and a render
+    // (≈ 2.4 ms) makes a resume cost no more than generating afresh. Byte equality covers every
+    // kind of damage: body, header (another rate, length), truncation.
+    let repaired = false;
+    if (task.verify) {
+      let existing: Buffer | null = null;
+      try {
+        existing = readFileSync(file);
+      } catch {
+        // Unreadable counts as damaged: the rewrite below replaces it (or fails with its own error).
+      }
+      repaired = existing === null || !existing.equals(bytes);
     }
+    if (!task.verify || repaired) writeFileAtomic(file, bytes);
     return {
       index: task.index,
       sha256: createHash('sha256').update(bytes).digest('hex'),
       clipped: reachesFullScale(bytes),
+      repaired,
     };
   };
 }
