@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -355,6 +355,7 @@ describe('training step', () => {
 
 describe('train-ddx7', () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-ddx7-test-'));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
   const out = path.join(tmp, 'model');
   const fixture = path.join(SHARED_DIR, 'fixtures', 'nsynth-gm');
   // Two flute notes, half-second excerpts, a 16-channel decoder and a 0.1 s reverb: seconds, not minutes.
@@ -445,13 +446,13 @@ describe('train-ddx7', () => {
       assert.ok(Math.max(...late) < Math.min(...early) - 20, `${e.source}: loudness falls by > 20 dB after note-off`);
     }
     // Above the loudest frame, every excerpt is silent: a counted skip, then a one-line error.
-    await assert.rejects(loadDdx7Corpus(fixture, { ...opts, silenceDb: 0 }), /no usable 1 s excerpt in 2 file\(s\) \(skipped: 8 silent\)/);
+    await assert.rejects(loadDdx7Corpus(fixture, { ...opts, silenceDb: 0 }), /no usable 1 s excerpt in 2 file\(s\) read \(excerpts skipped: 8 silent\)/);
     await assert.rejects(loadDdx7Corpus(fixture, { ...opts, hopSec: 0.001 }), /--hop-sec must be a positive multiple of 4 ms/);
   });
 
   test('bad input: one-line errors and counted skips', () => {
     assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--patch', 'kazoo', '--out', path.join(tmp, 'kazoo')]), /unknown patch 'kazoo' \(expected one of violin, flute, trumpet/);
-    assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', path.join(tmp, 'long'), '--excerpt-sec', '5']), /no usable 5 s excerpt in 2 file\(s\) \(skipped: 2 shorter than one 5 s excerpt\)/);
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', path.join(tmp, 'long'), '--excerpt-sec', '5']), /no usable 5 s excerpt in 2 file\(s\) read \(files skipped: 2 too short\)/);
     assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', out, '--steps', '5', '--batch', '3', '--resume']), /other options/);
     assertOneLineError('train-ddx7', runCli('train-ddx7', [...small, '--out', out]), /already holds a training run/);
     // Another tool's checkpoint (a train-cnn state.json) is named as such, not as "other options".
@@ -467,6 +468,209 @@ describe('train-ddx7', () => {
     mkdirSync(silent);
     writeFileSync(path.join(silent, 'quiet.wav'), encodeWavPcm16(new Float32Array(16000), 16000));
     writeFileSync(path.join(silent, 'broken.wav'), 'RIFF nonsense');
-    assertOneLineError('train-ddx7', runCli('train-ddx7', ['--data', silent, '--out', path.join(tmp, 'm-silent'), '--quiet']), /no usable 1 s excerpt in 2 file\(s\) \(skipped: .*1 silent/);
+    assertOneLineError('train-ddx7', runCli('train-ddx7', ['--data', silent, '--out', path.join(tmp, 'm-silent'), '--quiet']), /no usable 1 s excerpt in 1 file\(s\) read \(files skipped: 1 unreadable, 1 silent; first unreadable: broken\.wav: not a WAV file/);
+  });
+});
+
+describe('train-ddx7: --out guard, the corpus a resume must match, files skipped', () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-ddx7-guard-'));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+  const fixture = path.join(SHARED_DIR, 'fixtures', 'nsynth-gm');
+  // Half-second excerpts, 16 channels, a 0.1 s reverb, one step: a few seconds per run.
+  const tiny = ['--excerpt-sec', '0.5', '--batch', '2', '--channels', '16', '--reverb-sec', '0.1', '--backend', 'wasm', '--threads', '1', '--quiet'];
+
+  /** A 440 Hz sine of amplitude 0.5 for `toneSec`, then silence, `totalSec` long, at `sampleRate`. */
+  function toneThenSilence(toneSec: number, totalSec: number, sampleRate = 16000, hz = 440): Float32Array {
+    const x = new Float32Array(Math.round(totalSec * sampleRate));
+    for (let i = 0; i < toneSec * sampleRate; i++) x[i] = 0.5 * Math.sin((2 * Math.PI * hz * i) / sampleRate);
+    return x;
+  }
+
+  /** A 16-bit PCM stereo WAV written by hand (encodeWavPcm16 writes mono only). */
+  function stereoWav(x: Float32Array, sampleRate: number): Uint8Array {
+    const buf = Buffer.alloc(44 + 4 * x.length);
+    buf.write('RIFF', 0, 'ascii');
+    buf.writeUInt32LE(36 + 4 * x.length, 4);
+    buf.write('WAVEfmt ', 8, 'ascii');
+    buf.writeUInt32LE(16, 16);
+    buf.writeUInt16LE(1, 20);
+    buf.writeUInt16LE(2, 22);
+    buf.writeUInt32LE(sampleRate, 24);
+    buf.writeUInt32LE(sampleRate * 4, 28);
+    buf.writeUInt16LE(4, 32);
+    buf.writeUInt16LE(16, 34);
+    buf.write('data', 36, 'ascii');
+    buf.writeUInt32LE(4 * x.length, 40);
+    for (let i = 0; i < x.length; i++) {
+      const v = Math.round(x[i] * 32767);
+      buf.writeInt16LE(v, 44 + 4 * i);
+      buf.writeInt16LE(v, 46 + 4 * i);
+    }
+    return new Uint8Array(buf);
+  }
+
+  test('--out: a train-cnn folder, a gen-dataset folder and a file are refused in one line and left as they were', () => {
+    const args = ['--data', fixture, '--families', 'flute', '--limit', '1', '--steps', '2', ...tiny];
+    const cnn = path.join(tmp, 'cnn');
+    mkdirSync(cnn);
+    const weights = new Uint8Array(256).map((_, i) => (i * 37) & 255);
+    writeFileSync(path.join(cnn, 'weights.bin'), weights);
+    writeFileSync(path.join(cnn, 'model.json'), '{"format":"layers-model"}');
+    writeFileSync(path.join(cnn, 'targets.json'), '{}');
+    writeFileSync(path.join(cnn, 'config.json'), '{"format":"fmmatch-cnn"}');
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...args, '--out', cnn]), /--out .*\/cnn is not empty and is not a train-ddx7 folder \(it looks like a train-cnn model folder: config\.json, model\.json/);
+    assert.ok(readFileSync(path.join(cnn, 'weights.bin')).equals(weights), "the CNN's weights.bin was changed");
+    assert.deepEqual(readdirSync(cnn).sort(), ['config.json', 'model.json', 'targets.json', 'weights.bin']);
+
+    const dataset = path.join(tmp, 'dataset');
+    mkdirSync(path.join(dataset, 'audio'), { recursive: true });
+    writeFileSync(path.join(dataset, 'manifest.json'), '{}');
+    writeFileSync(path.join(dataset, 'params.csv'), 'id,file\n');
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...args, '--out', dataset]), /--out .*\/dataset is not empty and is not a train-ddx7 folder \(it looks like a gen-dataset folder/);
+    assert.deepEqual(readdirSync(dataset).sort(), ['audio', 'manifest.json', 'params.csv']);
+
+    const other = path.join(tmp, 'other');
+    mkdirSync(other);
+    writeFileSync(path.join(other, 'notes.txt'), 'mine');
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...args, '--out', other]), /--out .*\/other is not empty and is not a train-ddx7 folder \(it holds notes\.txt\)/);
+
+    const file = path.join(tmp, 'a-file');
+    writeFileSync(file, 'not a folder');
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...args, '--out', file]), /--out .*\/a-file is a file, not a folder/);
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...args, '--out', file, '--resume']), /--out .*\/a-file is a file, not a folder/);
+    assert.equal(readFileSync(file, 'utf8'), 'not a folder');
+  });
+
+  test('bad WAVs are named one line each, counted apart from silent and unpitched excerpts, and listed in skipped.csv', () => {
+    const wavs = path.join(tmp, 'wavs');
+    mkdirSync(wavs);
+    // good.wav: 0.5 s of tone, then 1.5 s of silence. Cut into 0.5 s excerpts: the first is the
+    // tone (kept), the second holds only the tone's loudness tail (−43 dB peak, f0 confidence
+    // 0.04: unpitched), the last two are digital silence (−80 dB: silent).
+    const tone = toneThenSilence(0.5, 2);
+    writeFileSync(path.join(wavs, 'good.wav'), encodeWavPcm16(tone, 16000));
+    writeFileSync(path.join(wavs, 'stereo.wav'), stereoWav(tone, 16000));
+    writeFileSync(path.join(wavs, 'rate44k.wav'), encodeWavPcm16(toneThenSilence(0.5, 2, 44100), 44100));
+    const corrupt = encodeWavPcm16(tone, 16000);
+    corrupt.set([0x78, 0x78, 0x78, 0x78], 12); // the 'fmt ' chunk's id
+    writeFileSync(path.join(wavs, 'corrupt.wav'), corrupt);
+    writeFileSync(path.join(wavs, 'truncated.wav'), encodeWavPcm16(tone, 16000).subarray(0, 44 + 20000));
+
+    // An existing empty folder is a fine --out.
+    const out = path.join(tmp, 'm-wavs');
+    mkdirSync(out);
+    const r = runCli('train-ddx7', ['--data', wavs, '--out', out, '--steps', '1', ...tiny]);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('train-ddx7:'));
+    const expected: [string, RegExp][] = [
+      ['corrupt.wav', /corrupt WAV file/],
+      ['rate44k.wav', /is 44100 Hz, expected 16000 Hz/],
+      ['stereo.wav', /has 2 channels, expected mono/],
+      ['truncated.wav', /truncated WAV file \(data chunk announces 64000 bytes, 20000 present\)/],
+    ];
+    assert.equal(lines.length, expected.length, r.stderr);
+    expected.forEach(([file, reason], i) => {
+      assert.ok(lines[i].startsWith(`train-ddx7: skipped ${file} (unreadable): `), lines[i]);
+      assert.match(lines[i], reason);
+    });
+    assert.match(r.stdout, /1 excerpts from 1 files read, 4 files skipped, 3 excerpts skipped \(2 silent, 1 unpitched\), listed in skipped\.csv/);
+    const csv = readFileSync(path.join(out, 'skipped.csv'), 'utf8').trim().split('\n');
+    assert.equal(csv[0], 'id,reason');
+    // `id,reason`, the reason quoted when it holds a comma; it starts with the kind.
+    assert.deepEqual(
+      csv.slice(1).map((l) => {
+        const comma = l.indexOf(',');
+        return `${l.slice(0, comma)} ${l.slice(comma + 1).replace(/^"/, '').split(':')[0]}`;
+      }),
+      ['corrupt.wav unreadable', 'good.wav@0.50s unpitched excerpt', 'good.wav@1.00s silent excerpt', 'good.wav@1.50s silent excerpt', 'rate44k.wav unreadable', 'stereo.wav unreadable', 'truncated.wav unreadable'],
+    );
+
+    // Nothing usable: the bad files are still named, then one error line that counts them.
+    const bad = path.join(tmp, 'bad-wavs');
+    mkdirSync(bad);
+    writeFileSync(path.join(bad, 'stereo.wav'), stereoWav(tone, 16000));
+    writeFileSync(path.join(bad, 'quiet.wav'), encodeWavPcm16(new Float32Array(16000), 16000));
+    const f = runCli('train-ddx7', ['--data', bad, '--out', path.join(tmp, 'm-bad'), ...tiny]);
+    assertOneLineError('train-ddx7', f, /no usable 0\.5 s excerpt in 1 file\(s\) read \(files skipped: 1 unreadable, 1 silent; first unreadable: stereo\.wav: has 2 channels/);
+    assert.match(f.stderr, /^train-ddx7: skipped quiet\.wav \(silent file\): no frame reaches -60 dB$/m);
+    assert.match(f.stderr, /^train-ddx7: skipped stereo\.wav \(unreadable\): has 2 channels, expected mono$/m);
+    assert.ok(!existsSync(path.join(tmp, 'm-bad')), 'a failed run made its --out');
+  });
+
+  test('NSynth: a missing WAV and a note without pitch are file skips, named', async () => {
+    const ns = path.join(tmp, 'nsynth');
+    mkdirSync(path.join(ns, 'audio'), { recursive: true });
+    const all = JSON.parse(readFileSync(path.join(fixture, 'examples.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+    const [a, b, c] = Object.keys(all).filter((k) => all[k].instrument_family_str === 'flute');
+    const { pitch: _dropped, ...noPitch } = all[c];
+    writeFileSync(path.join(ns, 'examples.json'), JSON.stringify({ [a]: all[a], [b]: all[b], [c]: noPitch }));
+    for (const k of [a, c]) writeFileSync(path.join(ns, 'audio', `${k}.wav`), readFileSync(path.join(fixture, 'audio', `${k}.wav`)));
+    const named: string[] = [];
+    const corpus = await loadDdx7Corpus(ns, { excerptSec: 1, silenceDb: -60, minConfidence: 0.85, features: await resolveDdx7Features(), onFileSkip: (s) => named.push(`${s.source} ${s.kind}: ${s.reason}`) });
+    assert.equal(corpus.files, 1);
+    // The 4 s note gives four 1 s excerpts, none silent (see the corpus test above).
+    assert.equal(corpus.excerpts.length, 4);
+    assert.equal(named.length, 2, named.join('\n'));
+    assert.match(named.find((s) => s.startsWith(b)) ?? '', new RegExp(`unreadable: audio/${b}\\.wav: missing`));
+    assert.match(named.find((s) => s.startsWith(c)) ?? '', /unreadable: examples\.json: .*pitch/);
+    assert.deepEqual(corpus.skipped.map((s) => s.kind), ['unreadable', 'unreadable']);
+    // --limit counts the notes tried, unreadable ones included: the first two are a (read) and b (missing).
+    const limited = await loadDdx7Corpus(ns, { excerptSec: 1, silenceDb: -60, minConfidence: 0.85, limit: 2, features: await resolveDdx7Features() });
+    assert.equal(limited.files, 1);
+    assert.deepEqual(limited.skipped.map((s) => s.source), [b]);
+  });
+
+  test('--resume refuses another corpus, naming the option; the same excerpts under other thresholds continue', () => {
+    // NSynth: --families is recorded, as are --limit and --data.
+    const ns = path.join(tmp, 'm-flute');
+    const base = ['--data', fixture, '--families', 'flute', '--limit', '1', ...tiny];
+    const first = runCli('train-ddx7', [...base, '--out', ns, '--steps', '1']);
+    assert.equal(first.status, 0, first.stderr);
+    const file = JSON.parse(readFileSync(path.join(ns, 'ddx7.json'), 'utf8'));
+    assert.equal(file.training.corpus.data, fixture);
+    assert.deepEqual(file.training.corpus.families, ['flute']);
+    assert.equal(file.training.corpus.limit, 1);
+    // A 4 s note holds eight 0.5 s excerpts: the corpus is those kept, the silent ones are counted apart.
+    const m = /(\d+) excerpts from 1 files read, 0 files skipped, (\d+) excerpts skipped \((\d+) silent, 0 unpitched\)/.exec(first.stdout);
+    assert.ok(m, first.stdout);
+    assert.equal(Number(m[1]) + Number(m[3]), 8);
+    assert.equal(file.training.corpus.excerpts, Number(m[1]));
+    assert.match(file.training.corpus.excerptHash, /^sha256:[0-9a-f]{64}$/);
+    const resume = (args: string[]): ReturnType<typeof runCli> => runCli('train-ddx7', [...args, '--out', ns, '--steps', '2', '--resume']);
+    assertOneLineError('train-ddx7', resume(['--data', fixture, '--families', 'brass', '--limit', '1', ...tiny]), /trained on another corpus \(checkpoint vs this run: --families flute vs brass;/);
+    assertOneLineError('train-ddx7', resume(['--data', fixture, '--families', 'flute', '--limit', '2', ...tiny]), /--limit 1 vs 2;/);
+    assertOneLineError('train-ddx7', resume(['--data', fixture, '--limit', '1', ...tiny]), /--families flute vs \(all\);/);
+
+    // WAV folder: two 1 s tones (four 0.5 s excerpts). The checkpoint holds their hash, so a changed file is caught even
+    // when every option is the same.
+    const wavs = path.join(tmp, 'two-wavs');
+    mkdirSync(wavs);
+    writeFileSync(path.join(wavs, 'a.wav'), encodeWavPcm16(toneThenSilence(1, 1), 16000));
+    writeFileSync(path.join(wavs, 'b.wav'), encodeWavPcm16(toneThenSilence(1, 1, 16000, 660), 16000));
+    const out = path.join(tmp, 'm-two');
+    const wavArgs = ['--data', wavs, ...tiny];
+    assert.equal(runCli('train-ddx7', [...wavArgs, '--out', out, '--steps', '1']).status, 0);
+    const resumeWav = (args: string[], dir = out): ReturnType<typeof runCli> => runCli('train-ddx7', [...args, '--out', dir, '--steps', '2', '--resume']);
+    assertOneLineError('train-ddx7', resumeWav([...wavArgs, '--limit', '1']), /--limit \(none\) vs 1;/);
+    const copy = path.join(tmp, 'two-wavs-copy');
+    cpSync(wavs, copy, { recursive: true });
+    writeFileSync(path.join(copy, 'b.wav'), encodeWavPcm16(toneThenSilence(1, 1, 16000, 330), 16000));
+    assertOneLineError('train-ddx7', resumeWav(['--data', copy, ...tiny]), new RegExp(`--data ${wavs} vs ${copy};`));
+    writeFileSync(path.join(copy, 'b.wav'), readFileSync(path.join(wavs, 'b.wav')));
+    // A checkpoint from before the corpus was recorded cannot be checked: refused, not trusted.
+    const old = path.join(tmp, 'm-old');
+    cpSync(out, old, { recursive: true });
+    const statePath = path.join(old, 'checkpoint', 'state.json');
+    const { corpus: _corpus, ...oldState } = JSON.parse(readFileSync(statePath, 'utf8'));
+    writeFileSync(statePath, JSON.stringify(oldState));
+    assertOneLineError('train-ddx7', resumeWav(wavArgs, old), /does not record its corpus/);
+    // Same bytes under another path and another silence threshold (both tones are far above it):
+    // the same excerpts, so the run continues.
+    const same = resumeWav(['--data', copy, '--silence-db', '-70', ...tiny]);
+    assert.equal(same.status, 0, same.stderr);
+    assert.match(same.stdout, /steps 2–2 of 2/);
+    // The same folder and options, one file changed since: named by its hash, not by an option.
+    writeFileSync(path.join(wavs, 'b.wav'), encodeWavPcm16(toneThenSilence(1, 1, 16000, 330), 16000));
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...wavArgs, '--out', out, '--steps', '3', '--resume']), new RegExp(`--data ${wavs} no longer gives the checkpoint's excerpts \\(4 excerpts from 2 files then, 4 from 2 now; content hash differs\\)`));
   });
 });

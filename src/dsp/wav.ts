@@ -90,6 +90,9 @@ export function decodeWav(bytes: Uint8Array, expect: DecodeWavExpect = {}): Deco
   const tag = String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]);
   const wave = String.fromCharCode(bytes[8], bytes[9], bytes[10], bytes[11]);
   if ((tag !== 'RIFF' && tag !== 'RIFX' && tag !== 'RF64') || wave !== 'WAVE') throw new Error('not a WAV file (no RIFF/WAVE header)');
+  // wavefile reads a cut-off data chunk as a shorter sound without a word: refuse it instead, so a
+  // damaged file is named as such rather than used in part.
+  if (tag !== 'RF64') checkDataComplete(bytes, tag === 'RIFX');
   const fast = tag === 'RIFF' ? decodePlainPcm16(bytes) : null;
   if (fast) return checkDecoded(fast, expect);
   let wav: InstanceType<typeof WaveFile>;
@@ -129,6 +132,26 @@ function checkDecoded(d: DecodedWav, expect: DecodeWavExpect): DecodedWav {
     throw new Error(`has ${d.samples.length} samples, expected ${expect.frames}`);
   }
   return d;
+}
+
+/**
+ * Throws when the data chunk announces more bytes than the file holds (a file cut off in copying
+ * or writing). 0xFFFFFFFF is the placeholder of writers that stream without knowing the length;
+ * such a chunk runs to the end of the file, as wavefile reads it.
+ */
+function checkDataComplete(bytes: Uint8Array, bigEndian: boolean): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let off = 12;
+  while (off + 8 <= bytes.length) {
+    const id = String.fromCharCode(bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]);
+    const size = view.getUint32(off + 4, !bigEndian);
+    const body = off + 8;
+    if (id === 'data') {
+      if (size !== 0xffffffff && body + size > bytes.length) throw new Error(`truncated WAV file (data chunk announces ${size} bytes, ${bytes.length - body} present)`);
+      return;
+    }
+    off = body + size + (size & 1);
+  }
 }
 
 /**

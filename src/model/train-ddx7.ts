@@ -10,7 +10,8 @@
  */
 import { loudnessDb } from '../features/loudness.ts';
 import { f0FromMetadata, trackPitch } from '../features/pitch.ts';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import seedrandom from 'seedrandom';
@@ -20,6 +21,8 @@ import { openNsynth } from '../nsynth/open.ts';
 import { type BackendInfo } from './backend.ts';
 import { controlInputs, createDdx7, type Ddx7Config, DDX7_FILES, ddx7Forward, disposeDdx7, loadDdx7Weights, parameterCount, saveDdx7Weights, type Ddx7Model } from './ddx7.ts';
 import { DDX7_HOP, DDX7_SAMPLE_RATE, multiScaleSpectralLoss } from './ddx7-synth.ts';
+import { TRAIN_FILES } from './train-cnn.ts';
+import { MANIFEST_FILE, PARAMS_FILE } from '../dataset/layout.ts';
 import { loadCheckpointPart, loadNamedTensors, readCheckpointJson, saveNamedTensors, yieldToEventLoop } from './io.ts';
 import { stepSeed } from './seeds.ts';
 
@@ -76,18 +79,55 @@ export interface Ddx7Excerpt {
   readonly loudnessDb: Float32Array;
 }
 
+/**
+ * Why something was left out. The first three drop a whole file (or NSynth note): the user may
+ * have to fix it. The last two drop one excerpt of a file that was read, which is the normal way a
+ * recording's pauses are left out.
+ */
+export type Ddx7SkipKind = 'unreadable' | 'too short' | 'silent file' | 'silent excerpt' | 'unpitched excerpt';
+
+/** Kinds that drop a whole file or note. */
+export const DDX7_FILE_SKIPS: readonly Ddx7SkipKind[] = ['unreadable', 'too short', 'silent file'];
+
 /** A skipped file or excerpt and why. */
 export interface Ddx7Skip {
+  /** File name (WAV folders), note_str (NSynth) or `<either>@<start s>` (an excerpt). */
   readonly source: string;
+  readonly kind: Ddx7SkipKind;
+  /** One sentence: what was wrong with it. */
   readonly reason: string;
+}
+
+/**
+ * What defines a corpus, recorded in the checkpoint so that a resume can refuse other data: the
+ * options that selected it and a SHA-256 of the excerpts themselves (sources, audio, f0 and
+ * loudness, in order: batches index excerpts by position).
+ */
+export interface Ddx7CorpusRecord {
+  /** `--data`, absolute. */
+  readonly data: string;
+  readonly form: 'nsynth' | 'wav';
+  /** Sorted, or null: every family. */
+  readonly families: readonly string[] | null;
+  readonly instrument: string | null;
+  readonly limit: number | null;
+  readonly silenceDb: number;
+  readonly minConfidence: number;
+  /** Files or notes read (not counting unreadable ones). */
+  readonly files: number;
+  readonly excerpts: number;
+  /** `sha256:<hex>` of the excerpts. */
+  readonly excerptHash: string;
 }
 
 /** A loaded corpus. */
 export interface Ddx7Corpus {
   readonly excerpts: Ddx7Excerpt[];
+  /** Skipped files and excerpts, in reading order. */
   readonly skipped: Ddx7Skip[];
-  /** Files (or notes) read. */
+  /** Files (or notes) whose audio was read, including those then skipped as too short or silent. */
   readonly files: number;
+  readonly record: Ddx7CorpusRecord;
 }
 
 /** Options of {@link loadDdx7Corpus}. */
@@ -111,6 +151,11 @@ export interface CorpusOptions {
   /** Excerpts whose mean f0 confidence is below this are skipped as unpitched (facts: 0.85). */
   readonly minConfidence: number;
   readonly features: Ddx7Features;
+  /**
+   * Called for each file or note dropped whole, as soon as it is found (so a long read reports
+   * problems as they appear, and a corpus with no usable excerpt still names its bad files).
+   */
+  readonly onFileSkip?: (skip: Ddx7Skip) => void;
 }
 
 /** A problem with the corpus or a checkpoint the user must fix: the CLI prints it as one line. */
@@ -141,20 +186,20 @@ function mean(a: Float32Array, from: number, to: number): number {
  * no excerpt is unpitched; only silent ones are skipped. That keeps a note's release and the
  * silence after it, which the decoder must learn to render (the evaluation renders whole notes).
  */
-function cutExcerpts(name: string, audio: Float32Array, f0Hz: Float32Array, confidence: Float32Array | null, loud: Float32Array, opts: CorpusOptions, out: Ddx7Corpus): void {
+function cutExcerpts(name: string, audio: Float32Array, f0Hz: Float32Array, confidence: Float32Array | null, loud: Float32Array, opts: CorpusOptions, out: CorpusBuilder): void {
   const frames = controlFrames(opts.excerptSec, '--excerpt-sec');
   const hop = controlFrames(opts.hopSec ?? opts.excerptSec, '--hop-sec');
   const have = Math.min(f0Hz.length, loud.length, Math.floor(audio.length / DDX7_HOP));
   if (have < frames) {
-    out.skipped.push({ source: name, reason: `shorter than one ${opts.excerptSec} s excerpt` });
+    out.skipFile({ source: name, kind: 'too short', reason: `${(audio.length / DDX7_SAMPLE_RATE).toFixed(2)} s, shorter than one ${opts.excerptSec} s excerpt` });
     return;
   }
   for (let k = 0; k + frames <= have; k += hop) {
     const source = `${name}@${(k / DDX7_FRAME_RATE).toFixed(2)}s`;
     // Silent only when no frame reaches the threshold: an excerpt across a note's end (half sound,
     // half silence) is exactly what teaches the decoder to stop.
-    if (max(loud, k, k + frames) < opts.silenceDb) out.skipped.push({ source, reason: 'silent' });
-    else if (confidence !== null && mean(confidence, k, k + frames) < opts.minConfidence) out.skipped.push({ source, reason: 'unpitched' });
+    if (max(loud, k, k + frames) < opts.silenceDb) out.skipped.push({ source, kind: 'silent excerpt', reason: `no frame reaches ${opts.silenceDb} dB` });
+    else if (confidence !== null && mean(confidence, k, k + frames) < opts.minConfidence) out.skipped.push({ source, kind: 'unpitched excerpt', reason: `mean f0 confidence below ${opts.minConfidence}` });
     else {
       out.excerpts.push({
         source,
@@ -166,10 +211,69 @@ function cutExcerpts(name: string, audio: Float32Array, f0Hz: Float32Array, conf
   }
 }
 
+/** A corpus being read: {@link Ddx7Corpus} with a way to report whole-file skips as they happen. */
+interface CorpusBuilder {
+  readonly excerpts: Ddx7Excerpt[];
+  readonly skipped: Ddx7Skip[];
+  files: number;
+  skipFile(skip: Ddx7Skip): void;
+}
+
+/** `kind: count` of the skips, in {@link Ddx7SkipKind} order, counted apart for files and excerpts. */
+export function countDdx7Skips(skipped: readonly Ddx7Skip[]): { files: number; excerpts: number; byKind: ReadonlyMap<Ddx7SkipKind, number> } {
+  const byKind = new Map<Ddx7SkipKind, number>();
+  for (const k of [...DDX7_FILE_SKIPS, 'silent excerpt', 'unpitched excerpt'] as const) byKind.set(k, 0);
+  for (const s of skipped) byKind.set(s.kind, (byKind.get(s.kind) ?? 0) + 1);
+  let files = 0;
+  for (const k of DDX7_FILE_SKIPS) files += byKind.get(k) ?? 0;
+  return { files, excerpts: skipped.length - files, byKind };
+}
+
+/**
+ * The skips as one clause, files and excerpts apart, e.g. `files skipped: 1 unreadable, 1 too short;
+ * excerpts skipped: 6 silent`; `none skipped` when there are none.
+ */
+export function describeDdx7Skips(skipped: readonly Ddx7Skip[]): string {
+  const { byKind } = countDdx7Skips(skipped);
+  const part = (kinds: readonly Ddx7SkipKind[], strip: string): string =>
+    kinds
+      .filter((k) => (byKind.get(k) ?? 0) > 0)
+      .map((k) => `${byKind.get(k)} ${k.replace(strip, '')}`)
+      .join(', ');
+  const files = part(DDX7_FILE_SKIPS, ' file');
+  const excerpts = part(['silent excerpt', 'unpitched excerpt'], ' excerpt');
+  const parts = [...(files ? [`files skipped: ${files}`] : []), ...(excerpts ? [`excerpts skipped: ${excerpts}`] : [])];
+  return parts.length ? parts.join('; ') : 'none skipped';
+}
+
+/** SHA-256 over the excerpts in order: their sources, audio, f0 and loudness bytes. */
+function hashExcerpts(excerpts: readonly Ddx7Excerpt[]): string {
+  const h = createHash('sha256');
+  const bytes = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  for (const e of excerpts) {
+    // Lengths before contents: no two different excerpt lists can give the same byte stream.
+    const head = new Uint32Array([Buffer.byteLength(e.source), e.audio.length, e.f0Hz.length, e.loudnessDb.length]);
+    h.update(new Uint8Array(head.buffer));
+    h.update(e.source);
+    h.update(bytes(e.audio));
+    h.update(bytes(e.f0Hz));
+    h.update(bytes(e.loudnessDb));
+  }
+  return `sha256:${h.digest('hex')}`;
+}
+
+/** `flute_acoustic_002` of a note name `flute_acoustic_002-060-100`; null when the name is not of that form. */
+function instrumentOfNoteName(id: string): string | null {
+  const m = /^([a-z_]+_(?:acoustic|electronic|synthetic)_\d{3})-\d{3}-\d{3}$/.exec(id);
+  return m ? m[1] : null;
+}
+
 /**
  * Reads a corpus: an NSynth jsonwav folder (examples.json + audio/) or a folder of 16 kHz mono
- * WAVs, cut into excerpts (every `hopSec`). Unreadable files, silent excerpts and (for WAVs,
- * whose f0 is tracked) unpitched excerpts are counted skips.
+ * WAVs, cut into excerpts (every `hopSec`). Unreadable, too short and (WAV folders) silent files
+ * are skipped whole and reported through `onFileSkip`; silent excerpts and (for WAVs, whose f0 is
+ * tracked) unpitched excerpts are skipped one by one. Every skip is in `skipped` with its kind.
+ * `limit` counts the files or notes tried, unreadable ones included.
  *
  * @throws Ddx7TrainError when the folder is unusable or yields no excerpt.
  */
@@ -177,8 +281,20 @@ export async function loadDdx7Corpus(dir: string, opts: CorpusOptions): Promise<
   controlFrames(opts.excerptSec, '--excerpt-sec');
   if (opts.hopSec !== undefined) controlFrames(opts.hopSec, '--hop-sec');
   if (!existsSync(dir)) throw new Ddx7TrainError(`${dir}: no such folder`);
-  const corpus: { excerpts: Ddx7Excerpt[]; skipped: Ddx7Skip[]; files: number } = { excerpts: [], skipped: [], files: 0 };
-  if (existsSync(path.join(dir, 'examples.json'))) {
+  if (!statSync(dir).isDirectory()) throw new Ddx7TrainError(`${dir}: a file, not a folder (--data is an NSynth jsonwav folder or a folder of WAVs)`);
+  const corpus: CorpusBuilder = {
+    excerpts: [],
+    skipped: [],
+    files: 0,
+    skipFile(skip) {
+      this.skipped.push(skip);
+      opts.onFileSkip?.(skip);
+    },
+  };
+  let unreadable = 0;
+  const full = (): boolean => opts.limit !== undefined && corpus.files + unreadable >= opts.limit;
+  const form = existsSync(path.join(dir, 'examples.json')) ? 'nsynth' : 'wav';
+  if (form === 'nsynth') {
     let reader;
     try {
       reader = await openNsynth(dir, { ...(opts.families ? { families: opts.families } : {}) });
@@ -186,9 +302,13 @@ export async function loadDdx7Corpus(dir: string, opts: CorpusOptions): Promise<
       throw new Ddx7TrainError((e as Error).message);
     }
     for await (const entry of reader) {
-      if (opts.limit !== undefined && corpus.files >= opts.limit) break;
+      if (full()) break;
       if (entry.kind === 'skip') {
-        corpus.skipped.push({ source: entry.skip.id, reason: entry.skip.reason });
+        // A note of another instrument is not part of this corpus, readable or not.
+        const of = instrumentOfNoteName(entry.skip.id);
+        if (opts.instrument !== undefined && of !== null && of !== opts.instrument) continue;
+        unreadable++;
+        corpus.skipFile({ source: entry.skip.id, kind: 'unreadable', reason: entry.skip.reason });
         continue;
       }
       const { meta, audio } = entry.note;
@@ -204,18 +324,20 @@ export async function loadDdx7Corpus(dir: string, opts: CorpusOptions): Promise<
     const wavs = readdirSync(dir).filter((f) => f.toLowerCase().endsWith('.wav')).sort();
     if (wavs.length === 0) throw new Ddx7TrainError(`${dir}: neither an NSynth folder (examples.json + audio/) nor a folder of WAV files`);
     for (const f of wavs) {
-      if (opts.limit !== undefined && corpus.files >= opts.limit) break;
-      corpus.files++;
+      if (full()) break;
       let audio: Float32Array;
       try {
         audio = decodeWav(new Uint8Array(await readFile(path.join(dir, f))), { sampleRate: DDX7_SAMPLE_RATE, mono: true }).samples;
       } catch (e) {
-        corpus.skipped.push({ source: f, reason: (e as Error).message });
+        unreadable++;
+        const code = (e as NodeJS.ErrnoException).code;
+        corpus.skipFile({ source: f, kind: 'unreadable', reason: code ? `cannot be read (${code})` : (e as Error).message });
         continue;
       }
+      corpus.files++;
       const loud = opts.features.loudnessDb(audio, DDX7_SAMPLE_RATE);
       if (max(loud, 0, loud.length) < opts.silenceDb) {
-        corpus.skipped.push({ source: f, reason: 'silent' });
+        corpus.skipFile({ source: f, kind: 'silent file', reason: `no frame reaches ${opts.silenceDb} dB` });
         continue;
       }
       if (!opts.features.estimateF0) throw new Ddx7TrainError(`${f}: a folder of WAVs needs an f0 tracker (src/features/pitch.ts), which this build lacks; use an NSynth-layout folder`);
@@ -224,12 +346,24 @@ export async function loadDdx7Corpus(dir: string, opts: CorpusOptions): Promise<
     }
   }
   if (corpus.excerpts.length === 0) {
-    const reasons = new Map<string, number>();
-    for (const s of corpus.skipped) reasons.set(s.reason, (reasons.get(s.reason) ?? 0) + 1);
-    const why = [...reasons].map(([r, n]) => `${n} ${r}`).join(', ');
-    throw new Ddx7TrainError(`${dir}: no usable ${opts.excerptSec} s excerpt in ${corpus.files} file(s)${why ? ` (skipped: ${why})` : ''}`);
+    const first = corpus.skipped.find((s) => s.kind === 'unreadable');
+    throw new Ddx7TrainError(
+      `${dir}: no usable ${opts.excerptSec} s excerpt in ${corpus.files} file(s) read (${describeDdx7Skips(corpus.skipped)}${first ? `; first unreadable: ${first.source}: ${first.reason}` : ''})`,
+    );
   }
-  return corpus;
+  const record: Ddx7CorpusRecord = {
+    data: dir,
+    form,
+    families: opts.families && opts.families.length > 0 ? [...new Set(opts.families)].sort() : null,
+    instrument: opts.instrument ?? null,
+    limit: opts.limit ?? null,
+    silenceDb: opts.silenceDb,
+    minConfidence: opts.minConfidence,
+    files: corpus.files,
+    excerpts: corpus.excerpts.length,
+    excerptHash: hashExcerpts(corpus.excerpts),
+  };
+  return { excerpts: corpus.excerpts, skipped: corpus.skipped, files: corpus.files, record };
 }
 
 /** What determines a training run (a resume must match it, except `steps`). */
@@ -322,6 +456,8 @@ export interface TrainDdx7Summary {
 
 interface TrainState {
   readonly config: TrainDdx7Config;
+  /** The corpus trained on (absent in checkpoints from before it was recorded). */
+  readonly corpus?: Ddx7CorpusRecord;
   readonly stepsDone: number;
   readonly losses: number[];
 }
@@ -334,10 +470,100 @@ function writeJson(file: string, value: unknown): void {
   renameSync(tmp, file);
 }
 
-/** Options a resume must keep: all but the step budget and the checkpoint interval. */
-function sameConfig(a: TrainDdx7Config, b: TrainDdx7Config): boolean {
-  const key = (c: TrainDdx7Config): string => JSON.stringify({ ...c, steps: 0, checkpointEvery: 0, hopSec: c.hopSec ?? c.excerptSec });
-  return key(a) === key(b);
+/** Is `value` a train-ddx7 checkpoint state (checked before any field is trusted)? */
+function isTrainState(value: unknown): value is TrainState {
+  const v = value as Partial<TrainState> | null;
+  return typeof v === 'object' && v !== null && typeof v.stepsDone === 'number' && typeof v.config === 'object' && v.config !== null && Array.isArray(v.losses);
+}
+
+/**
+ * Is `outDir` (an existing folder) a train-ddx7 output: `ddx7.json` of format fmmatch-ddx7, or
+ * only a `checkpoint/` folder that is empty or holds a train-ddx7 state (what a run leaves when
+ * it stops before its first checkpoint completes)?
+ */
+function isDdx7Folder(outDir: string, entries: readonly string[]): boolean {
+  try {
+    const file = JSON.parse(readFileSync(path.join(outDir, DDX7_FILES.config), 'utf8')) as { format?: unknown };
+    if (file.format === 'fmmatch-ddx7') return true;
+  } catch {
+    // No readable ddx7.json: decided by the checkpoint below.
+  }
+  if (entries.length !== 1 || entries[0] !== CKPT.dir) return false;
+  const ckpt = path.join(outDir, CKPT.dir);
+  try {
+    const inside = readdirSync(ckpt);
+    if (inside.length === 0) return true;
+    return isTrainState(JSON.parse(readFileSync(path.join(ckpt, CKPT.state), 'utf8')));
+  } catch {
+    return false;
+  }
+}
+
+/** What a folder that is not ours looks like, for the error message: its kind when known, and its first entries. */
+function describeFolder(entries: readonly string[]): string {
+  const has = (f: string): boolean => entries.includes(f);
+  const kind =
+    has('model.json') && (has(TRAIN_FILES.targets) || has(TRAIN_FILES.config)) ? 'a train-cnn model folder'
+    : has(MANIFEST_FILE) && has(PARAMS_FILE) ? 'a gen-dataset folder'
+    : has('examples.json') ? 'an NSynth folder'
+    : has('index.html') && has('notes.csv') ? 'an eval-nsynth report'
+    : null;
+  const sorted = [...entries].sort();
+  const shown = `${sorted.slice(0, 4).join(', ')}${sorted.length > 4 ? `, … (${sorted.length} entries)` : ''}`;
+  return kind ? `it looks like ${kind}: ${shown}` : `it holds ${shown}`;
+}
+
+/**
+ * Refuses an `--out` that training would damage or mix into: a file, or (for a fresh run) a
+ * non-empty folder that is not a train-ddx7 output (a CNN's weights.bin would be overwritten; a
+ * dataset would get a model inside it). A resume is checked against its checkpoint instead.
+ *
+ * @throws Ddx7TrainError naming the folder and what it holds.
+ */
+export function checkDdx7OutDir(outDir: string, resume: boolean): void {
+  if (!existsSync(outDir)) return;
+  if (!statSync(outDir).isDirectory()) throw new Ddx7TrainError(`--out ${outDir} is a file, not a folder; choose a new or empty folder`);
+  if (resume) return;
+  const entries = readdirSync(outDir);
+  if (entries.length > 0 && !isDdx7Folder(outDir, entries)) {
+    throw new Ddx7TrainError(`--out ${outDir} is not empty and is not a train-ddx7 folder (${describeFolder(entries)}); choose a new or empty folder`);
+  }
+}
+
+/** How a value of the corpus record reads in a message (null: the option was not given). */
+function showOption(key: keyof Ddx7CorpusRecord, v: unknown): string {
+  if (v === null || v === undefined) return key === 'families' ? '(all)' : key === 'instrument' ? '(any)' : '(none)';
+  return Array.isArray(v) ? v.join(',') : String(v);
+}
+
+/**
+ * Why a resume may not continue on `now`, or null when the excerpts are the checkpoint's (same
+ * hash: same bytes in the same order, whatever the options that selected them were called).
+ */
+function corpusMismatch(was: Ddx7CorpusRecord | undefined, now: Ddx7CorpusRecord): string | null {
+  if (typeof was !== 'object' || was === null || typeof was.excerptHash !== 'string') {
+    return 'the checkpoint does not record its corpus (it predates train-ddx7 recording one), so a resume cannot check that it gets the same data; start a new run in another --out';
+  }
+  if (was.excerptHash === now.excerptHash) return null;
+  const options: [string, keyof Ddx7CorpusRecord][] = [['--data', 'data'], ['--families', 'families'], ['--instrument', 'instrument'], ['--limit', 'limit'], ['--silence-db', 'silenceDb'], ['--min-confidence', 'minConfidence']];
+  const differ = options.filter(([, k]) => showOption(k, was[k]) !== showOption(k, now[k])).map(([o, k]) => `${o} ${showOption(k, was[k])} vs ${showOption(k, now[k])}`);
+  const counts = `${was.excerpts} excerpts from ${was.files} files then, ${now.excerpts} from ${now.files} now`;
+  if (differ.length > 0) return `the checkpoint was trained on another corpus (checkpoint vs this run: ${differ.join(', ')}; ${counts}); resume with the checkpoint's data options or use another --out`;
+  return `--data ${now.data} no longer gives the checkpoint's excerpts (${counts}; content hash differs): its files, or the feature extraction, changed since; use another --out`;
+}
+
+/** The options whose values differ between two training configs, as `name a vs b`. */
+function configDifferences(a: TrainDdx7Config, b: TrainDdx7Config): string[] {
+  const flat = (c: TrainDdx7Config): Map<string, string> => {
+    const m = new Map<string, string>();
+    const { model, ...rest } = { ...c, steps: undefined, checkpointEvery: undefined, hopSec: c.hopSec ?? c.excerptSec };
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined) m.set(k, JSON.stringify(v));
+    for (const [k, v] of Object.entries(model)) m.set(`model.${k}`, JSON.stringify(v));
+    return m;
+  };
+  const fa = flat(a);
+  const fb = flat(b);
+  return [...new Set([...fa.keys(), ...fb.keys()])].filter((k) => fa.get(k) !== fb.get(k)).map((k) => `${k} ${fa.get(k) ?? '(none)'} vs ${fb.get(k) ?? '(none)'}`);
 }
 
 /** One batch: f0 [B·F], decoder inputs [B·F·2], target audio [B·N]; excerpts drawn by (seed, step). */
@@ -362,7 +588,8 @@ export interface Ddx7ModelFile {
   readonly format: 'fmmatch-ddx7';
   readonly config: Ddx7Config;
   readonly features: { readonly f0: string; readonly loudness: string; readonly sampleRate: number; readonly hop: number; readonly frameRate: number; readonly loudnessRangeDb: readonly [number, number] };
-  readonly training: TrainDdx7Config & { readonly stepsDone: number };
+  /** `corpus`: what the model was trained on (absent in models from before it was recorded). */
+  readonly training: TrainDdx7Config & { readonly stepsDone: number; readonly corpus?: Ddx7CorpusRecord };
   readonly parameters: { decoder: number; reverb: number };
   readonly backend: BackendInfo;
 }
@@ -380,21 +607,26 @@ export async function trainDdx7(corpus: Ddx7Corpus, outDir: string, config: Trai
   let state: TrainState;
   let model: Ddx7Model;
   const optimizer = new ScheduledAdam(config.learningRate, 0.9, 0.999, 1e-7);
+  checkDdx7OutDir(outDir, resume);
   if (resume) {
     if (!existsSync(statePath)) throw new Ddx7TrainError(`${outDir}: no checkpoint to resume (${statePath} missing)`);
     const fail = (m: string): Error => new Ddx7TrainError(m);
-    state = readCheckpointJson<TrainState>(statePath, fail);
-    if (typeof state.stepsDone !== 'number' || typeof state.config !== 'object' || state.config === null || !Array.isArray(state.losses)) {
+    const read = readCheckpointJson<unknown>(statePath, fail);
+    if (!isTrainState(read)) {
       throw new Ddx7TrainError(`${outDir}: not a train-ddx7 checkpoint (${statePath} lacks stepsDone, config or losses; another tool's folder?)`);
     }
-    if (!sameConfig(state.config, config)) throw new Ddx7TrainError(`${outDir}: the checkpoint was made with other options (${JSON.stringify({ ...state.config, steps: undefined, checkpointEvery: undefined })}); resume with the same options or use another --out`);
+    state = read;
+    const differ = configDifferences(state.config, config);
+    if (differ.length > 0) throw new Ddx7TrainError(`${outDir}: the checkpoint was made with other options (checkpoint vs this run: ${differ.join(', ')}); resume with the same options or use another --out`);
+    const mismatch = corpusMismatch(state.corpus, corpus.record);
+    if (mismatch !== null) throw new Ddx7TrainError(`${outDir}: ${mismatch}`);
     model = await loadCheckpointPart(path.join(ckpt, CKPT.weights), fail, () => loadDdx7Weights(config.model, path.join(ckpt, CKPT.weights)));
     await loadCheckpointPart(path.join(ckpt, CKPT.optimizer), fail, () => optimizer.setWeights(loadNamedTensors(path.join(ckpt, CKPT.optimizer))));
   } else {
     if (existsSync(statePath)) throw new Ddx7TrainError(`${outDir} already holds a training run; use --resume to continue it or choose another --out`);
     mkdirSync(ckpt, { recursive: true });
     model = createDdx7(config.model);
-    state = { config, stepsDone: 0, losses: [] };
+    state = { config, corpus: corpus.record, stepsDone: 0, losses: [] };
   }
   const parameters = parameterCount(model);
   const saveAll = async (): Promise<void> => {
@@ -407,7 +639,7 @@ export async function trainDdx7(corpus: Ddx7Corpus, outDir: string, config: Trai
       format: 'fmmatch-ddx7',
       config: config.model,
       features: { ...features.describe, sampleRate: DDX7_SAMPLE_RATE, hop: DDX7_HOP, frameRate: DDX7_FRAME_RATE, loudnessRangeDb: config.model.loudnessRangeDb },
-      training: { ...config, stepsDone: state.stepsDone },
+      training: { ...config, stepsDone: state.stepsDone, ...(state.corpus ? { corpus: state.corpus } : {}) },
       parameters,
       backend,
     };
