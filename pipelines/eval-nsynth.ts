@@ -2,7 +2,7 @@
  * `npm run eval-nsynth`: resynthesize NSynth notes with a trained CNN and report per instrument
  * family (CSV + offline HTML). Thin: parse, load, call src/eval and src/report, print a summary.
  */
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hideBin } from 'yargs/helpers';
@@ -24,6 +24,7 @@ import { openNsynth } from '../src/nsynth/open.ts';
 import { defaultWorkerCount } from '../src/parallel/pool.ts';
 import { pickExampleNotes, type AudioSource } from '../src/report/html.ts';
 import { writeReport } from '../src/report/report.ts';
+import { checkReportFolder, replaceReportFolder } from '../src/report/report-folder.ts';
 import { writeFileAtomic } from '../src/dataset/patch-file.ts';
 
 const DEFAULT_NSYNTH = path.join('datasets', 'nsynth', 'nsynth-test');
@@ -88,12 +89,19 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       throw new UserError(`--ddx7: ${(e as Error).message}`);
     }
   })();
-  const outDir = path.resolve(args.out ?? path.join('reports', `${path.basename(modelDir)}_on_${path.basename(nsynthPath).replace(/\.tfrecord$/, '')}`));
-  const inside = path.relative(path.resolve(nsynthPath), outDir);
+  const outGiven = path.resolve(args.out ?? path.join('reports', `${path.basename(modelDir)}_on_${path.basename(nsynthPath).replace(/\.tfrecord$/, '')}`));
+  // The report replaces the folder by a rename: through a symbolic link that would replace the link,
+  // and leave the previous report where it points.
+  const outDir = existsSync(outGiven) ? realpathSync(outGiven) : outGiven;
+  const inside = path.relative(realpathSync(nsynthPath), outDir);
   if (inside !== '..' && !inside.startsWith(`..${path.sep}`) && !path.isAbsolute(inside)) throw new UserError(`--out ${outDir} is inside the NSynth folder ${nsynthPath}; write the report elsewhere`);
-  // The folder is made only once there are results, but whether it can be is known now, not after
-  // hours of --refine.
-  checkCanMakeFolder(outDir, '--out');
+  // The folder is written only once there are results, but whether it may be (absent, empty or a
+  // previous report, writable) is known now, not after hours of --refine.
+  try {
+    checkReportFolder(outDir);
+  } catch (e) {
+    throw new UserError(`--out ${(e as Error).message}`);
+  }
   // Which carrier the `cnn` system uses, said in the log, the summary line and the report.
   const carrierBy = {
     net: 'the spectral carrier net (<model>/carrier/, ours)',
@@ -125,9 +133,6 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     (bar as Progress | null)?.stop();
     if (out.results.length === 0 && out.skipped.length === 0 && !interrupt.signal.aborted) throw new UserError(`no note of ${nsynthPath} matches the filters`);
     if (out.results.length === 0) throw new UserError(`no note could be evaluated (${out.skipped.length} skipped${out.skipped[0] ? `; first: ${out.skipped[0].id}: ${out.skipped[0].reason}` : ''})`);
-    // Made only now: a run that fails before it has a result leaves no empty report folder.
-    mkdirSync(outDir, { recursive: true });
-
     const summary = aggregate(out.results);
     const carrierCents = medianCarrierCentsFromPitch(out.results, 'cnn').toFixed(0);
     // Audio only for the notes the HTML shows (best, median, worst per family), read again.
@@ -144,48 +149,53 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
       const snapped = note.snapped[source as SystemName];
       return snapped ? renderSnapped(cnn.synth, snapped) : null;
     };
-    const written = await writeReport(outDir, {
-      results: out.results,
-      skipped: out.skipped,
-      summary,
-      audio,
-      mainSystem: 'cnn',
-      run: {
-        name: path.basename(outDir),
-        facts: [
-          ['model', path.relative(process.cwd(), modelDir)],
-          ...(ddx7 ? ([['DDX7 model', `${path.relative(process.cwd(), path.resolve(args.ddx7 as string))} (patch ${ddx7.file.config.patch})`]] as [string, string][]) : []),
-          ['synth', `${cnn.synth.algorithm}, ${cnn.synth.sampleRate} Hz`],
-          ['carrier of the cnn system predicted by', carrierBy],
-          ['cnn carrier vs the notes’ pitch', `median |error| ${carrierCents} cents (notes.csv: cnn_carrier_cents_from_pitch)`],
-          ['notes', `${path.relative(process.cwd(), nsynthPath)} (${out.form}); ${out.results.length} evaluated, ${out.skipped.length} skipped${out.interrupted ? ', interrupted' : ''}`],
-          ['backend', describeBackend(backend)],
-          ['date', new Date().toISOString()],
-        ],
-      },
-    });
-    if (args['write-audio']) {
-      const dir = path.join(outDir, 'audio');
-      mkdirSync(dir, { recursive: true });
-      for (const r of out.results) {
-        for (const system of ['cnn', 'cnn_pitch', 'cnn_refined'] as const) {
-          const snapped = r.snapped[system];
-          if (snapped) writeFileAtomic(path.join(dir, `${r.meta.note_str}.${system}.wav`), encodeWavPcm16(renderSnapped(cnn.synth, snapped), cnn.synth.sampleRate, cnn.synth.outputGain));
+    // Written only now, into a fresh folder that then replaces --out whole: a run that fails before
+    // it has a result leaves no report folder, and a previous report in --out leaves no file behind.
+    const written = await replaceReportFolder(outDir, async (into) => {
+      const report = await writeReport(into, {
+        results: out.results,
+        skipped: out.skipped,
+        summary,
+        audio,
+        mainSystem: 'cnn',
+        run: {
+          name: path.basename(outDir),
+          facts: [
+            ['model', path.relative(process.cwd(), modelDir)],
+            ...(ddx7 ? ([['DDX7 model', `${path.relative(process.cwd(), path.resolve(args.ddx7 as string))} (patch ${ddx7.file.config.patch})`]] as [string, string][]) : []),
+            ['synth', `${cnn.synth.algorithm}, ${cnn.synth.sampleRate} Hz`],
+            ['carrier of the cnn system predicted by', carrierBy],
+            ['cnn carrier vs the notes’ pitch', `median |error| ${carrierCents} cents (notes.csv: cnn_carrier_cents_from_pitch)`],
+            ['notes', `${path.relative(process.cwd(), nsynthPath)} (${out.form}); ${out.results.length} evaluated, ${out.skipped.length} skipped${out.interrupted ? ', interrupted' : ''}`],
+            ['backend', describeBackend(backend)],
+            ['date', new Date().toISOString()],
+          ],
+        },
+      });
+      if (args['write-audio']) {
+        const dir = path.join(into, 'audio');
+        mkdirSync(dir, { recursive: true });
+        for (const r of out.results) {
+          for (const system of ['cnn', 'cnn_pitch', 'cnn_refined'] as const) {
+            const snapped = r.snapped[system];
+            if (snapped) writeFileAtomic(path.join(dir, `${r.meta.note_str}.${system}.wav`), encodeWavPcm16(renderSnapped(cnn.synth, snapped), cnn.synth.sampleRate, cnn.synth.outputGain));
+          }
+        }
+        if (ddx7) {
+          // DDX7 needs each original again (its loudness drives the decoder): stream them, one at a time.
+          const evaluated = new Set(out.results.map((r) => r.meta.note_str));
+          for await (const entry of await openNsynth(nsynthPath, filters)) {
+            if (entry.kind !== 'note' || !evaluated.has(entry.note.meta.note_str)) continue;
+            const y = await renderNoteDdx7(ddx7, entry.note.audio, entry.note.meta.pitch);
+            let peak = 0;
+            for (const v of y) peak = Math.max(peak, Math.abs(v));
+            // The synth's output is not bounded by 1 (reverb adds to the dry path): scale down rather than clip.
+            writeFileAtomic(path.join(dir, `${entry.note.meta.note_str}.ddx7.wav`), encodeWavPcm16(y, cnn.synth.sampleRate, peak > 0.99 ? 0.99 / peak : 1));
+          }
         }
       }
-      if (ddx7) {
-        // DDX7 needs each original again (its loudness drives the decoder): stream them, one at a time.
-        const evaluated = new Set(out.results.map((r) => r.meta.note_str));
-        for await (const entry of await openNsynth(nsynthPath, filters)) {
-          if (entry.kind !== 'note' || !evaluated.has(entry.note.meta.note_str)) continue;
-          const y = await renderNoteDdx7(ddx7, entry.note.audio, entry.note.meta.pitch);
-          let peak = 0;
-          for (const v of y) peak = Math.max(peak, Math.abs(v));
-          // The synth's output is not bounded by 1 (reverb adds to the dry path): scale down rather than clip.
-          writeFileAtomic(path.join(dir, `${entry.note.meta.note_str}.ddx7.wav`), encodeWavPcm16(y, cnn.synth.sampleRate, peak > 0.99 ? 0.99 / peak : 1));
-        }
-      }
-    }
+      return report;
+    }, { model: modelDir, nsynth: nsynthPath, date: new Date().toISOString() });
     const pctOf = (system: SystemName, base: SystemName, m: 'fft' | 'stft' | 'logmel'): string => {
       const v = summary.find((s) => s.group === 'overall' && s.system === system)?.improvement[base]?.[m];
       return v === undefined ? '-' : `${(100 * v).toFixed(1)} %`;
@@ -199,7 +209,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
         `${args['pitch-carrier'] ? `; CNN patch at the note's pitch: over sine-440 log-mel ${pctOf('cnn_pitch', 'sine440', 'logmel')}, over pitched sine FFT ${pctOf('cnn_pitch', 'pitched', 'fft')}, STFT ${pctOf('cnn_pitch', 'pitched', 'stft')}, log-mel ${pctOf('cnn_pitch', 'pitched', 'logmel')}` : ''}` +
         `${args.refine ? `; refined patch (${args.refine} renders per note): over sine-440 FFT ${pctOf('cnn_refined', 'sine440', 'fft')}, STFT ${pctOf('cnn_refined', 'sine440', 'stft')}, log-mel ${pctOf('cnn_refined', 'sine440', 'logmel')}, over pitched sine FFT ${pctOf('cnn_refined', 'pitched', 'fft')}, STFT ${pctOf('cnn_refined', 'pitched', 'stft')}, log-mel ${pctOf('cnn_refined', 'pitched', 'logmel')}` : ''}` +
         `${ddx7 ? `; DDX7 improvement over sine-440 log-mel ${pctOf('ddx7', 'sine440', 'logmel')}, over pitched sine log-mel ${pctOf('ddx7', 'pitched', 'logmel')}` : ''} ` +
-        `→ ${path.relative(process.cwd(), written.html[0])}\n`,
+        `→ ${path.relative(process.cwd(), path.join(outDir, path.basename(written.html[0])))}\n`,
     );
     if (out.interrupted) return EXIT_INTERRUPTED;
     return 0;
@@ -210,23 +220,4 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   await runCommand('eval-nsynth', () => evalNsynthMain(hideBin(process.argv)));
-}
-
-/**
- * Throws a UserError unless `dir` is a writable folder, or does not exist and its nearest existing
- * ancestor is a writable folder (so mkdir -p would succeed). Creates nothing.
- */
-function checkCanMakeFolder(dir: string, option: string): void {
-  let at = dir;
-  while (!existsSync(at)) {
-    const up = path.dirname(at);
-    if (up === at) break;
-    at = up;
-  }
-  if (!statSync(at).isDirectory()) throw new UserError(`${option} ${dir}: ${at} exists and is not a folder`);
-  try {
-    accessSync(at, constants.W_OK);
-  } catch {
-    throw new UserError(`${option} ${dir}: ${at} is not writable`);
-  }
 }

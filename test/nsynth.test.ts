@@ -104,7 +104,7 @@ describe('jsonwav reader', () => {
       expect((m) => m.instrument_family_str === 'reed' && m.pitch >= 65).slice(0, 2),
     );
     await assert.rejects(openNsynth(FIXTURE, { families: ['kazoo'] }), /unknown family 'kazoo'/);
-    await assert.rejects(openNsynth(FIXTURE, { pitchMin: 80, pitchMax: 70 }), /pitchMin 80 is above pitchMax 70/);
+    await assert.rejects(openNsynth(FIXTURE, { pitchMin: 80, pitchMax: 70 }), /--pitch-min 80 is above --pitch-max 70/);
     await assert.rejects(openNsynth(FIXTURE, { limit: 0 }), /limit must be/);
   });
 

@@ -3,7 +3,7 @@
  * an evaluation on fixture notes whose baseline distances must match the shared oracle, resume,
  * and the one-line errors for bad input.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -12,18 +12,22 @@ import { spawn } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_CARRIER_BINS, decodeCarrierBins } from '../src/dataset/carrier-bins.ts';
 import { loadAudio, openDataset } from '../src/dataset/reader.ts';
-import { decodeWav } from '../src/dsp/wav.ts';
+import { decodeWav, encodeWavPcm16 } from '../src/dsp/wav.ts';
 import { initBackend } from '../src/model/backend.ts';
 import { loadCnn, predictParams } from '../src/model/predict.ts';
 import { prepareInput } from '../src/model/train-cnn.ts';
 import { makeNoteEvaluator, refineCost } from '../src/eval/resynth.ts';
-import { refineStarts } from '../src/eval/evaluate.ts';
+import { refineStarts, silentNoteReason } from '../src/eval/evaluate.ts';
+import { loadDdx7 } from '../src/model/ddx7-predict.ts';
+import { REPORT_MARKER } from '../src/report/report-folder.ts';
 import { assertOneLineError, expectClose, REPO_ROOT, runCli, SHARED_DIR } from './helpers.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-pipelines-test-'));
 const data = path.join(tmp, 'ds');
 const model = path.join(tmp, 'model');
 const fixture = path.join(SHARED_DIR, 'fixtures', 'nsynth-gm');
+// Models, their copies and reports: hundreds of MB per run, not left in the temp folder.
+after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Parses a small CSV without quoted commas (ours: numbers and identifiers). */
 function readCsv(file: string): Record<string, string>[] {
@@ -242,6 +246,8 @@ test('eval-nsynth: bad notes are counted skips, bad datasets and models one-line
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--model', model]), /npm run fetch-nsynth/);
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', path.join(tmp, 'no-model')]), /no such folder/);
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--families', 'kazoo']), /unknown family 'kazoo'/);
+  // The options' names, not the code's.
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--pitch-min', '80', '--pitch-max', '20']), /--pitch-min 80 is above --pitch-max 20$/);
   // A run that fails before it has a result leaves no report folder behind.
   const never = path.join(tmp, 'never-written');
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', empty, '--model', model, '--out', never]), /examples\.json/);
@@ -326,4 +332,149 @@ test('eval-nsynth --refine: the searched patch is never further than the starts 
   }
   assert.ok(readCsv(path.join(out, 'summary.csv')).some((s) => s.group === 'overall' && s.system === 'cnn_refined'));
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--refine', '-1']), /--refine must be a whole number/);
+});
+
+/** Files, hidden ones included, of a folder, sorted. */
+const listing = (dir: string): string[] => readdirSync(dir).sort();
+
+/** A copy of the test model without its checkpoint (what loadCnn reads), to damage. */
+function modelCopy(name: string): string {
+  const dir = path.join(tmp, name);
+  mkdirSync(dir);
+  for (const f of ['model.json', 'weights.bin', 'targets.json', 'config.json', 'split.json']) cpSync(path.join(model, f), path.join(dir, f));
+  return dir;
+}
+
+test('eval-nsynth: a damaged model, carrier net or DDX7 model is a one-line error naming the file', async () => {
+  const d7 = path.join(tmp, 'ddx7');
+  assert.ok(existsSync(path.join(d7, 'ddx7.json')), 'the model of the --ddx7 test is missing');
+  // A carrier net beside a copy of the model (1 epoch, 4 channels: only its files matter here).
+  const withCarrier = modelCopy('model-carrier');
+  const tc = runCli('train-carrier', ['--model', withCarrier, '--data', data, '--epochs', '1', '--batch', '4', '--channels', '4', '--threads', '1', '--quiet']);
+  assert.equal(tc.status, 0, tc.stderr);
+  const carrierBin = path.join(withCarrier, 'carrier', 'weights.bin');
+  writeFileSync(carrierBin, readFileSync(carrierBin).subarray(0, 100));
+  // The reviewer's case, as a user sees it: one line, the file named, "corrupt", the sizes.
+  const r = runCli('eval-nsynth', ['--nsynth', fixture, '--model', withCarrier, '--out', path.join(tmp, 'never-carrier'), '--limit', '1']);
+  assertOneLineError('eval-nsynth', r, /model-carrier\/carrier\/weights\.bin: corrupt \(100 bytes; the weights manifest in model\.json describes \d+\)/);
+  assert.ok(!existsSync(path.join(tmp, 'never-carrier')));
+
+  // The loaders themselves (every command goes through them), in this process.
+  await initBackend({ backend: 'wasm', threads: 1 });
+  const tensors = tf.memory().numTensors;
+  const damagedModel = (name: string, file: string, damage: (p: string) => void): string => {
+    const dir = modelCopy(name);
+    damage(path.join(dir, file));
+    return dir;
+  };
+  const truncate = (p: string): void => writeFileSync(p, readFileSync(p).subarray(0, 100));
+  const cases: [string, string, (p: string) => void, RegExp][] = [
+    ['m-weights', 'weights.bin', truncate, /m-weights\/weights\.bin: corrupt \(100 bytes; the weights manifest in model\.json describes \d+\)/],
+    ['m-targets', 'targets.json', (p) => writeFileSync(p, '{"a":'), /m-targets\/targets\.json: corrupt \(.*JSON/],
+    ['m-targets-names', 'targets.json', (p) => writeFileSync(p, '{"names": ["carrier_khz"]}'), /m-targets-names\/targets\.json: the model's parameters \(carrier_khz\)/],
+    ['m-config', 'config.json', (p) => writeFileSync(p, '{'), /m-config\/config\.json: corrupt \(/],
+    ['m-json', 'model.json', (p) => writeFileSync(p, '[1'), /m-json\/model\.json: corrupt \(/],
+    ['m-topology', 'model.json', (p) => {
+      const j = JSON.parse(readFileSync(p, 'utf8'));
+      j.modelTopology.class_name = 'NoSuchModel';
+      writeFileSync(p, JSON.stringify(j));
+    }, /m-topology\/model\.json: corrupt \(.*NoSuchModel/],
+  ];
+  for (const [name, file, damage, pattern] of cases) await assert.rejects(loadCnn(damagedModel(name, file, damage)), pattern, name);
+  assert.equal(tf.memory().numTensors, tensors, 'a failed load leaks no tensors');
+
+  const damagedDdx7 = (name: string, file: string, damage: (p: string) => void): string => {
+    const dir = path.join(tmp, name);
+    cpSync(d7, dir, { recursive: true });
+    damage(path.join(dir, file));
+    return dir;
+  };
+  assert.throws(() => loadDdx7(damagedDdx7('d7-bin', 'weights.bin', truncate)), /d7-bin\/weights\.bin: corrupt \(100 bytes; the weights manifest in weights\.json describes \d+\)/);
+  assert.throws(() => loadDdx7(damagedDdx7('d7-json', 'weights.json', (p) => writeFileSync(p, '[{'))), /d7-json\/weights\.json: corrupt \(/);
+  assert.throws(() => loadDdx7(damagedDdx7('d7-config', 'ddx7.json', (p) => writeFileSync(p, '{"format": "fmmatch-ddx7"}'))), /d7-config\/ddx7\.json: corrupt \(/);
+  assert.equal(tf.memory().numTensors, tensors, 'a failed DDX7 load leaks no tensors');
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--ddx7', path.join(tmp, 'd7-bin'), '--limit', '1']), /--ddx7: .*d7-bin\/weights\.bin: corrupt/);
+});
+
+test('eval-nsynth --out: a previous report is replaced whole, any other non-empty folder or a file refused', () => {
+  const out = path.join(tmp, 'report-again');
+  const run = (limit: number): void => {
+    const r = runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', out, '--limit', String(limit), '--quiet']);
+    assert.equal(r.status, 0, r.stderr);
+  };
+  // What a report holds, from its own notes.csv: the fixed files and one CSV + page per family.
+  const expected = (): string[] => {
+    const families = [...new Set(readCsv(path.join(out, 'notes.csv')).map((n) => n.family))];
+    return [REPORT_MARKER, 'index.html', 'notes.csv', 'skipped.csv', 'summary.csv', ...families.flatMap((f) => [`${f}.csv`, `${f}.html`])].sort();
+  };
+  run(6);
+  const first = listing(out);
+  assert.deepEqual(first, expected());
+  run(2);
+  const second = listing(out);
+  assert.deepEqual(second, expected(), 'files of the first run survived');
+  assert.ok(first.some((f) => !second.includes(f)), 'the second run should have fewer families (the check would see nothing)');
+  assert.equal(readCsv(path.join(out, 'notes.csv')).length, 2);
+  assert.deepEqual(listing(tmp).filter((f) => f.startsWith('.report-again')), [], 'no temporary folder left beside it');
+
+  // A report from before the marker (its four files) is recognised and replaced as well.
+  const legacy = path.join(tmp, 'report-legacy');
+  mkdirSync(legacy);
+  for (const f of ['notes.csv', 'summary.csv', 'skipped.csv', 'index.html', 'brass.html']) writeFileSync(path.join(legacy, f), 'old');
+  const r = runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', legacy, '--limit', '1', '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(!existsSync(path.join(legacy, 'brass.html')), 'a stale page of the old report survived');
+  assert.notEqual(readFileSync(path.join(legacy, 'notes.csv'), 'utf8'), 'old');
+
+  // A dataset (or any folder that is not a report) is refused, left as it was; so is a file.
+  const before = listing(data);
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', data, '--limit', '1']), /--out .*ds: not empty and not an eval-nsynth report/);
+  assert.deepEqual(listing(data), before);
+  const aFile = path.join(tmp, 'out-file');
+  writeFileSync(aFile, 'x');
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', aFile, '--limit', '1']), /--out .*out-file: exists and is a file, not a folder/);
+  assert.equal(readFileSync(aFile, 'utf8'), 'x');
+});
+
+test('eval-nsynth skips silent notes with a reason: none enters the means', () => {
+  // By the threshold (one 16-bit step about the mean): all zero, a constant offset and a lone
+  // ±1 LSB are silent; a lone 2 LSB is not.
+  const lsb = (k: number, at = 1000): Float32Array => {
+    const a = new Float32Array(64000);
+    a[at] = k / 32768;
+    return a;
+  };
+  assert.match(silentNoteReason(new Float32Array(64000)) ?? '', /^silent \(peak 0 /);
+  assert.match(silentNoteReason(new Float32Array(64000).fill(0.25)) ?? '', /^silent \(peak 0 /);
+  assert.match(silentNoteReason(lsb(1)) ?? '', /^silent \(peak 3\.05e-5 /);
+  assert.match(silentNoteReason(lsb(-1)) ?? '', /^silent/);
+  assert.equal(silentNoteReason(lsb(2)), null);
+
+  const dir = path.join(tmp, 'nsynth-silent');
+  mkdirSync(path.join(dir, 'audio'), { recursive: true });
+  const examples = JSON.parse(readFileSync(path.join(fixture, 'examples.json'), 'utf8')) as Record<string, { instrument_family_str: string }>;
+  const keep = Object.keys(examples).filter((k) => examples[k].instrument_family_str === 'brass').slice(0, 4);
+  assert.equal(keep.length, 4);
+  writeFileSync(path.join(dir, 'examples.json'), JSON.stringify(Object.fromEntries(keep.map((k) => [k, examples[k]]))));
+  for (const k of keep.slice(0, 2)) cpSync(path.join(fixture, 'audio', `${k}.wav`), path.join(dir, 'audio', `${k}.wav`));
+  // encodeWavPcm16 maps ±1 to ±32767: k / 32767 is exactly k steps.
+  writeFileSync(path.join(dir, 'audio', `${keep[2]}.wav`), encodeWavPcm16(new Float32Array(64000), 16000));
+  const oneLsb = new Float32Array(64000);
+  oneLsb[5000] = 1 / 32767;
+  writeFileSync(path.join(dir, 'audio', `${keep[3]}.wav`), encodeWavPcm16(oneLsb, 16000));
+
+  const out = path.join(tmp, 'report-silent');
+  const r = runCli('eval-nsynth', ['--nsynth', dir, '--model', model, '--out', out, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /eval-nsynth: 2 notes evaluated, 2 skipped/);
+  const skipped = readCsv(path.join(out, 'skipped.csv'));
+  assert.deepEqual(skipped.map((s) => s.id).sort(), [keep[2], keep[3]].sort());
+  for (const s of skipped) assert.match(s.reason, /^silent \(peak /, s.id);
+  const notes = readCsv(path.join(out, 'notes.csv'));
+  assert.deepEqual(notes.map((n) => n.note_str).sort(), keep.slice(0, 2).sort());
+  // The family's mean is over the two real notes alone.
+  const mean = notes.reduce((t, n) => t + Number(n.cnn_logmel), 0) / notes.length;
+  const row = readCsv(path.join(out, 'summary.csv')).find((s) => s.group === 'brass' && s.system === 'cnn')!;
+  assert.ok(row, 'no brass/cnn row in summary.csv');
+  expectClose(Number(row.logmel_mean), mean, { rtol: 1e-9 }, 'summary logmel_mean');
 });

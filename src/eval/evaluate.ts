@@ -76,6 +76,34 @@ export function refineStarts(predicted: readonly number[], pitch: number): numbe
   return [snapParams(predicted), atPitch(1, 1), atPitch(0.5, 1), atPitch(2, 1), atPitch(1, 0), atPitch(1, 0.25)];
 }
 
+/**
+ * Largest deviation from its mean (linear, full scale 1) at which a note counts as silent: one step
+ * of 16-bit PCM, NSynth's WAV resolution. Below it there is nothing a 16-bit file can hold but
+ * rounding noise, and every distance is measured after removing the mean and scaling to peak 1
+ * (spec §5), so such a note would be compared as an all-zero signal: the pitched-sine baseline is
+ * silent too (distance 0), the CNN is asked for a patch of nothing, and its distances and its
+ * carrier's cents from the pitch enter the family means as if they were results.
+ */
+export const SILENT_PEAK = 1 / 32768;
+
+/**
+ * Why a note is skipped as silent, or null when it is not: its samples all lie within
+ * {@link SILENT_PEAK} of their mean (an all-zero note, a constant offset, a lone ±1 LSB).
+ *
+ * @param audio the note, any length, full scale 1
+ */
+export function silentNoteReason(audio: Float32Array): string | null {
+  let sum = 0;
+  for (let i = 0; i < audio.length; i++) sum += audio[i]!;
+  const mean = audio.length > 0 ? sum / audio.length : 0;
+  let peak = 0;
+  for (let i = 0; i < audio.length; i++) peak = Math.max(peak, Math.abs(audio[i]! - mean));
+  // A NaN sample makes peak NaN: not silent here; the CNN's unusable prediction skips it.
+  if (!(peak <= SILENT_PEAK)) return null;
+  // No comma: skipped.csv's reasons stay one field for naive readers too.
+  return `silent (peak ${peak === 0 ? '0' : peak.toExponential(2)} about the mean; at most one 16-bit step of 1/32768)`;
+}
+
 /** Runs the evaluation. Throws an Error (one line) for a dataset-level problem. */
 export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOutput> {
   const t0 = performance.now();
@@ -172,6 +200,13 @@ export async function evaluateNsynth(opts: EvaluateOptions): Promise<EvaluateOut
       }
       if (entry.kind === 'skip') {
         skipped.push({ id: entry.skip.id, reason: entry.skip.reason });
+        done++;
+        opts.onProgress?.(done, reader.count);
+        continue;
+      }
+      const silent = silentNoteReason(entry.note.audio);
+      if (silent !== null) {
+        skipped.push({ id: entry.note.meta.note_str, reason: silent });
         done++;
         opts.onProgress?.(done, reader.count);
         continue;

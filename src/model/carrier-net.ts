@@ -33,7 +33,7 @@ import { checkLogSpectrumConfig, DEFAULT_LOG_SPECTRUM, type LogSpectrumConfig, L
 import { PARAM_SPECS } from '../synth/params.ts';
 import { SaveableAdamax } from './adamax.ts';
 import type { BackendInfo } from './backend.ts';
-import { fileLoadHandler, fileSaveHandler, loadNamedTensors, optionDifferences, saveNamedTensors, writeJsonAtomic, yieldToEventLoop } from './io.ts';
+import { corruptFileMessage, fileSaveHandler, loadLayersModelFrom, loadNamedTensors, optionDifferences, saveNamedTensors, writeJsonAtomic, yieldToEventLoop } from './io.ts';
 import { epochDirName, quantile, TRAIN_FILES } from './train-cnn.ts';
 
 /** What determines a carrier-net training run (saved in `carrier/config.json`; a resume must match). */
@@ -237,7 +237,7 @@ function readJson<T>(file: string): T {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch (e) {
-    throw new CarrierNetError(`${file}: unreadable (${(e as Error).message.split('\n')[0]})`);
+    throw new CarrierNetError(corruptFileMessage(file, e));
   }
 }
 
@@ -387,7 +387,7 @@ export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split
     if (state.stopped === 'max-epochs' && config.epochs > state.epochsDone) state = { ...state, stopped: 'running' };
     state = { ...state, config };
     const last = path.join(ckptDir, epochDirName(state.epochsDone));
-    model = await tf.loadLayersModel(fileLoadHandler(last));
+    model = await loadLayersModelFrom(last);
     const saved = loadNamedTensors(path.join(last, CARRIER_FILES.optimizer));
     model.compile({ optimizer, loss: softmaxCrossEntropy });
     await optimizer.setWeights(saved);
@@ -561,8 +561,12 @@ export async function loadCarrierNet(cnnDir: string, expectedSplit?: Split): Pro
   if (expectedSplit && saved.splitHash !== splitHash(expectedSplit)) {
     throw new Error(`${cfgPath}: this carrier net was trained beside another split than ${cnnDir}'s; train it again (npm run train-carrier -- --model ${cnnDir}) or pass --no-spectral-carrier`);
   }
-  checkLogSpectrumConfig(saved.config.spectrum);
-  const model = await tf.loadLayersModel(fileLoadHandler(dir));
+  try {
+    checkLogSpectrumConfig(saved.config.spectrum);
+  } catch (e) {
+    throw new Error(`${cfgPath}: ${(e as Error).message}`);
+  }
+  const model = await loadLayersModelFrom(dir);
   const inShape = model.inputs[0]?.shape;
   if (inShape?.[1] !== saved.config.spectrum.count) {
     model.dispose();

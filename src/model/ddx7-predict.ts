@@ -3,11 +3,12 @@
  * (causal streaming: the decoder's receptive-field context, the oscillator phase, the last level
  * frame and the reverb's tail are carried between blocks, so the blocks join into the whole render).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { controlInputs, DDX7_FILES, ddx7Forward, type Ddx7Model, type Ddx7State, disposeDdx7State, loadDdx7Weights, reverbFilterOf } from './ddx7.ts';
 import { DDX7_SAMPLE_RATE } from './ddx7-synth.ts';
+import { corruptFileMessage, ModelFileError, readModelJson } from './io.ts';
 import { type Ddx7ModelFile, resolveDdx7Features } from './train-ddx7.ts';
 
 /** A loaded model with what its folder says about it. Free it with `disposeDdx7(loaded.model)`. */
@@ -26,14 +27,18 @@ export function loadDdx7(dir: string): LoadedDdx7 {
   const jsonPath = path.join(dir, DDX7_FILES.config);
   if (!existsSync(dir)) throw new Error(`${dir}: no such folder`);
   if (!existsSync(jsonPath)) throw new Error(`${jsonPath}: missing (not a train-ddx7 model folder)`);
-  let file: Ddx7ModelFile;
-  try {
-    file = JSON.parse(readFileSync(jsonPath, 'utf8')) as Ddx7ModelFile;
-  } catch (e) {
-    throw new Error(`${jsonPath}: not valid JSON (${(e as Error).message})`);
-  }
+  const file = readModelJson<Ddx7ModelFile | null>(jsonPath);
+  if (typeof file !== 'object' || file === null) throw new Error(corruptFileMessage(jsonPath, 'not a JSON object'));
   if (file.format !== 'fmmatch-ddx7') throw new Error(`${jsonPath}: format is ${String(file.format)}, expected fmmatch-ddx7`);
-  return { model: loadDdx7Weights(file.config, path.join(dir, DDX7_FILES.weights)), file };
+  const weights = path.join(dir, DDX7_FILES.weights);
+  try {
+    return { model: loadDdx7Weights(file.config, weights), file };
+  } catch (e) {
+    // loadNamedTensors and the shape checks name the weights file; anything else (a config the
+    // model cannot be built from) is the config's fault.
+    if (e instanceof ModelFileError || (e as Error).message.startsWith(weights)) throw e;
+    throw new Error(corruptFileMessage(jsonPath, e));
+  }
 }
 
 function modelOf(m: Ddx7Model | LoadedDdx7): Ddx7Model {

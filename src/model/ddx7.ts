@@ -332,7 +332,14 @@ export async function saveDdx7Weights(model: Ddx7Model, base: string): Promise<v
  */
 export function loadDdx7Weights(config: Ddx7Config, base: string): Ddx7Model {
   const model = createDdx7(config);
-  const saved = new Map(loadNamedTensors(base).map((t) => [t.name, t.tensor]));
+  let saved: Map<string, tf.Tensor>;
+  try {
+    saved = new Map(loadNamedTensors(base).map((t) => [t.name, t.tensor]));
+  } catch (e) {
+    // A missing or corrupt weights file must not leak the fresh model's variables.
+    disposeDdx7(model);
+    throw e;
+  }
   try {
     for (const [name, variable] of model.vars) {
       const t = saved.get(name);

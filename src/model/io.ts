@@ -93,26 +93,100 @@ export function fileSaveHandler(dir: string): tf.io.IOHandler {
   };
 }
 
-/** An IOHandler that reads what `fileSaveHandler` wrote. Throws an Error naming the file on problems. */
+/**
+ * The one-line message for a model file that exists but cannot be used: the file, and the cause's
+ * first 200 characters (tfjs's own messages name neither the file nor the folder).
+ */
+export function corruptFileMessage(file: string, cause: unknown): string {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return `${file}: corrupt (${why.replace(/\s+/g, ' ').trim().slice(0, 200)})`;
+}
+
+/** An Error whose message already names the model file at fault (so wrappers pass it on as it is). */
+export class ModelFileError extends Error {}
+
+/** Reads and parses a JSON file; a missing or unparsable file is a ModelFileError naming it. */
+export function readModelJson<T>(file: string): T {
+  if (!existsSync(file)) throw new ModelFileError(`${file}: missing`);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch (e) {
+    throw new ModelFileError(corruptFileMessage(file, e));
+  }
+}
+
+const DTYPE_BYTES: Readonly<Record<string, number>> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 };
+
+/**
+ * Bytes the weights of a manifest occupy, or null when that cannot be known from the manifest alone
+ * (string tensors). Throws on a malformed entry.
+ */
+function manifestBytes(specs: readonly tf.io.WeightsManifestEntry[]): number | null {
+  let total = 0;
+  for (const s of specs) {
+    if (!s || !Array.isArray(s.shape) || typeof s.name !== 'string') throw new Error('a weights manifest entry has no name or shape');
+    // Quantized weights are stored at the quantized width, not the tensor's.
+    const dtype = s.quantization?.dtype ?? s.dtype;
+    if (dtype === 'string') return null;
+    const bytes = DTYPE_BYTES[dtype];
+    if (bytes === undefined) throw new Error(`weight ${s.name} has unknown dtype ${String(dtype)}`);
+    total += s.shape.reduce((n, d) => n * d, 1) * bytes;
+  }
+  return total;
+}
+
+/**
+ * Reads a weights file and checks its size against its manifest: tfjs, given a truncated file,
+ * fails with "the tensor should have 96 values but has 25", naming neither file, or (a file too
+ * long) silently ignores the rest. Throws a ModelFileError naming `binPath` or `manifestFile`.
+ */
+function readWeightsChecked(binPath: string, manifestFile: string, specs: readonly tf.io.WeightsManifestEntry[]): ArrayBuffer {
+  if (!existsSync(binPath)) throw new ModelFileError(`${binPath}: missing`);
+  let expected: number | null;
+  try {
+    expected = manifestBytes(specs);
+  } catch (e) {
+    throw new ModelFileError(corruptFileMessage(manifestFile, e));
+  }
+  const bin = readFileSync(binPath);
+  if (expected !== null && bin.byteLength !== expected) {
+    throw new ModelFileError(corruptFileMessage(binPath, `${bin.byteLength} bytes; the weights manifest in ${path.basename(manifestFile)} describes ${expected}`));
+  }
+  return bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer;
+}
+
+/**
+ * An IOHandler that reads what `fileSaveHandler` wrote. Throws a ModelFileError naming the file on
+ * problems (missing, unparsable, weights whose size disagrees with model.json's manifest).
+ */
 export function fileLoadHandler(dir: string): tf.io.IOHandler {
   return {
     load: async (): Promise<tf.io.ModelArtifacts> => {
       const jsonPath = path.join(dir, MODEL_JSON);
       const binPath = path.join(dir, WEIGHTS_BIN);
-      if (!existsSync(jsonPath)) throw new Error(`${jsonPath}: missing`);
-      if (!existsSync(binPath)) throw new Error(`${binPath}: missing`);
-      let json: { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[]; format?: string; generatedBy?: string; trainingConfig?: tf.io.TrainingConfig };
-      try {
-        json = JSON.parse(readFileSync(jsonPath, 'utf8'));
-      } catch (e) {
-        throw new Error(`${jsonPath}: not valid JSON (${(e as Error).message})`);
+      const json = readModelJson<{ modelTopology?: object; weightsManifest?: { weights: tf.io.WeightsManifestEntry[] }[]; format?: string; generatedBy?: string; trainingConfig?: tf.io.TrainingConfig }>(jsonPath);
+      if (typeof json !== 'object' || json === null || typeof json.modelTopology !== 'object' || !Array.isArray(json.weightsManifest)) {
+        throw new ModelFileError(corruptFileMessage(jsonPath, 'no modelTopology or weightsManifest'));
       }
-      const bin = readFileSync(binPath);
-      const weightData = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer;
-      const weightSpecs = json.weightsManifest.flatMap((g) => g.weights);
+      const weightSpecs = json.weightsManifest.flatMap((g) => g?.weights ?? []);
+      const weightData = readWeightsChecked(binPath, jsonPath, weightSpecs);
       return { modelTopology: json.modelTopology, weightSpecs, weightData, format: json.format, generatedBy: json.generatedBy, trainingConfig: json.trainingConfig };
     },
   };
+}
+
+/**
+ * Loads the layers model in `dir` (`model.json` + `weights.bin`). Any failure is a ModelFileError
+ * naming the file: the handler's own, or tfjs's (a topology it cannot build, weights that do not fit
+ * the layers) as `<dir>/model.json: corrupt (…)`.
+ */
+export async function loadLayersModelFrom(dir: string): Promise<tf.LayersModel> {
+  try {
+    return await tf.loadLayersModel(fileLoadHandler(dir));
+  } catch (e) {
+    if (e instanceof ModelFileError) throw e;
+    throw new ModelFileError(corruptFileMessage(path.join(dir, MODEL_JSON), e));
+  }
 }
 
 /** Saves named tensors (e.g. optimizer state) as `<base>.json` + `<base>.bin`. */
@@ -122,11 +196,18 @@ export async function saveNamedTensors(base: string, tensors: NamedTensor[]): Pr
   writeAtomic(`${base}.json`, JSON.stringify(specs));
 }
 
-/** Loads what `saveNamedTensors` wrote. */
+/** Loads what `saveNamedTensors` wrote. Throws a ModelFileError naming `<base>.json` or `<base>.bin` when either is missing or corrupt. */
 export function loadNamedTensors(base: string): NamedTensor[] {
-  const specs = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as tf.io.WeightsManifestEntry[];
-  const bin = readFileSync(`${base}.bin`);
-  const map = tf.io.decodeWeights(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer, specs);
+  const jsonPath = `${base}.json`;
+  const specs = readModelJson<tf.io.WeightsManifestEntry[]>(jsonPath);
+  if (!Array.isArray(specs)) throw new ModelFileError(corruptFileMessage(jsonPath, 'not a list of weight specs'));
+  const data = readWeightsChecked(`${base}.bin`, jsonPath, specs);
+  let map: Record<string, tf.Tensor>;
+  try {
+    map = tf.io.decodeWeights(data, specs);
+  } catch (e) {
+    throw new ModelFileError(corruptFileMessage(`${base}.bin`, e));
+  }
   return specs.map((s) => ({ name: s.name, tensor: map[s.name] }));
 }
 

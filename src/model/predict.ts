@@ -2,14 +2,14 @@
  * Using a trained CNN: load it with its target normalisation and the synth config it was trained
  * for, and predict patch parameters for notes, in batches.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { DatasetConfig } from '../dataset/config.ts';
 import { checkNormalization, type TargetNormalization } from '../dataset/targets.ts';
 import { PARAM_COUNT, PARAM_SPECS } from '../synth/params.ts';
 import { type CarrierPredictor, carrierNetStatus, loadCarrierNet, predictCarrierHz } from './carrier-net.ts';
-import { fileLoadHandler } from './io.ts';
+import { loadLayersModelFrom, readModelJson } from './io.ts';
 import { predictPrepared, prepareInput, readSplit, TRAIN_FILES } from './train-cnn.ts';
 
 /** A loaded model, ready to predict. */
@@ -41,16 +41,23 @@ export interface LoadCnnOptions {
 export async function loadCnn(dir: string, options: LoadCnnOptions = {}): Promise<CnnPredictor> {
   const cfgPath = path.join(dir, TRAIN_FILES.config);
   if (!existsSync(cfgPath)) throw new Error(`${cfgPath}: missing (not a train-cnn output folder?)`);
-  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as { dataset?: { config?: DatasetConfig }; paramSpec?: { name: string }[] };
+  const cfg = readModelJson<{ dataset?: { config?: DatasetConfig }; paramSpec?: { name: string }[] } | null>(cfgPath);
+  if (typeof cfg !== 'object' || cfg === null) throw new Error(`${cfgPath}: corrupt (not a JSON object)`);
   const synth = cfg.dataset?.config;
   if (!synth) throw new Error(`${cfgPath}: no dataset config recorded`);
   const specNames = (cfg.paramSpec ?? []).map((s) => s.name);
   if (specNames.join(',') !== PARAM_SPECS.map((s) => s.name).join(',')) {
     throw new Error(`${cfgPath}: the model's parameter spec (${specNames.join(', ')}) does not match this version's`);
   }
-  const norm = JSON.parse(readFileSync(path.join(dir, TRAIN_FILES.targets), 'utf8')) as TargetNormalization;
-  checkNormalization(norm);
-  const model = await tf.loadLayersModel(fileLoadHandler(dir));
+  const targetsPath = path.join(dir, TRAIN_FILES.targets);
+  const norm = readModelJson<TargetNormalization>(targetsPath);
+  try {
+    if (typeof norm !== 'object' || norm === null || !Array.isArray(norm.names)) throw new Error('no parameter names');
+    checkNormalization(norm);
+  } catch (e) {
+    throw new Error(`${targetsPath}: ${(e as Error).message}`);
+  }
+  const model = await loadLayersModelFrom(dir);
   const shape = model.inputs[0].shape;
   const outShape = model.outputs[0].shape;
   const bins = norm.carrierBins;

@@ -16,7 +16,7 @@ import { type BackendInfo } from './backend.ts';
 import { SaveableAdamax } from './adamax.ts';
 import { type Activation, buildPaperCnn } from './cnn.ts';
 import { predictFused } from './infer.ts';
-import { fileLoadHandler, fileSaveHandler, loadCheckpointPart, loadNamedTensors, optionDifferences, readCheckpointJson, saveNamedTensors, writeJsonAtomic } from './io.ts';
+import { corruptFileMessage, fileLoadHandler, fileSaveHandler, loadCheckpointPart, loadLayersModelFrom, loadNamedTensors, optionDifferences, readModelJson, readCheckpointJson, saveNamedTensors, writeJsonAtomic } from './io.ts';
 import { stepSeed } from './seeds.ts';
 
 /** What determines a training run (written to `config.json`; a resume must match it). */
@@ -512,8 +512,8 @@ export interface TestSplitOptions {
 /** Runs the best model on the test split and writes test-metrics.csv. */
 export async function evaluateTestSplit(index: DatasetIndex, outDir: string, batchSize: number, options: TestSplitOptions = {}): Promise<TestMetrics> {
   const split = readSplit(outDir);
-  const norm = JSON.parse(readFileSync(path.join(outDir, TRAIN_FILES.targets), 'utf8')) as TargetNormalization;
-  const model = await tf.loadLayersModel(fileLoadHandler(outDir));
+  const norm = readModelJson<TargetNormalization>(path.join(outDir, TRAIN_FILES.targets));
+  const model = await loadLayersModelFrom(outDir);
   const pairs: { truth: number[]; predicted: number[] }[] = [];
   const L = index.samplesPerNote;
   for (const batch of batchesOf(split.test, batchSize)) {
@@ -561,7 +561,12 @@ export async function evaluateTestSplit(index: DatasetIndex, outDir: string, bat
 export function readSplit(outDir: string): Split {
   const file = path.join(outDir, TRAIN_FILES.split);
   if (!existsSync(file)) throw new TrainError(`${file}: missing (not a train-cnn output folder?)`);
-  const rows = (JSON.parse(readFileSync(file, 'utf8')) as { rows?: Split }).rows;
+  let rows: Split | undefined;
+  try {
+    rows = (JSON.parse(readFileSync(file, 'utf8')) as { rows?: Split } | null)?.rows;
+  } catch (e) {
+    throw new TrainError(corruptFileMessage(file, e));
+  }
   if (!rows || !Array.isArray(rows.train) || !Array.isArray(rows.validation) || !Array.isArray(rows.test)) throw new TrainError(`${file}: no train/validation/test rows`);
   return rows;
 }

@@ -63,7 +63,7 @@ export function validateFilters(f: NsynthFilters): NsynthFilters {
     if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 127)) throw new Error(`${key} must be a MIDI pitch 0–127, got ${v}`);
   }
   if (f.pitchMin !== undefined && f.pitchMax !== undefined && f.pitchMin > f.pitchMax) {
-    throw new Error(`pitchMin ${f.pitchMin} is above pitchMax ${f.pitchMax}`);
+    throw new Error(`--pitch-min ${f.pitchMin} is above --pitch-max ${f.pitchMax}`);
   }
   if (f.limit !== undefined && !(Number.isInteger(f.limit) && f.limit >= 1)) throw new Error(`--limit must be a whole number ≥ 1, got ${f.limit}`);
   return f;
