@@ -190,7 +190,10 @@ test('train-cnn refuses bad input with one line', () => {
   const shortWav = path.join(tmp, 'short');
   cpSync(data, shortWav, { recursive: true });
   const wav = path.join(shortWav, 'audio', '00002.wav');
+  // Cut off (the header still announces 64,000 samples), then a whole WAV of 16,000 samples.
   writeFileSync(wav, readFileSync(wav).subarray(0, 44 + 2 * 16000));
+  assertOneLineError('train-cnn', runCli('train-cnn', ['--data', shortWav, '--out', path.join(tmp, 'm-short'), '--epochs', '1', '--batch', '4']), /00002\.wav: truncated WAV file \(data chunk announces 128000 bytes, 32000 present\)/);
+  writeFileSync(wav, encodeWavPcm16(new Float32Array(16000).fill(0.25), 16000));
   assertOneLineError('train-cnn', runCli('train-cnn', ['--data', shortWav, '--out', path.join(tmp, 'm-short'), '--epochs', '1', '--batch', '4']), /00002\.wav: .*expected 64000/);
 });
 
