@@ -54,21 +54,29 @@ test('carrierErrorStructure sorts the misses and sums the errors per band', () =
   assert.throws(() => carrierErrorStructure(pairs, { bandEdgesHz: [20, 10] }), /ascending/);
 });
 
-test('the chance level is the covered share of the misses range', () => {
-  // Closed form with terms ≤ 2: fractions at |cents| 0 and 1200; misses span [50, 1200], so only
-  // [1190, 1200] is covered with a 10-cent tolerance.
-  const s = carrierErrorStructure([{ truthHz: 100, predictedHz: 200 }], { maxTerm: 2 });
-  assert.ok(Math.abs(s.chanceShare - 10 / 1150) < 1e-12, `${s.chanceShare}`);
-  // Terms ≤ 8, misses up to 3,000 cents: against a numerical integral over the |cents| axis.
-  const t = carrierErrorStructure([{ truthHz: 100, predictedHz: 100 * cents(3000) }]);
+test('the chance level is the covered share of the cents axis around each miss', () => {
+  // Closed form with terms ≤ 2 (fractions at |cents| 0 and 1200): a miss of 1,200 cents has the
+  // window [1100, 1300], of which [1190, 1210] is covered with a 10-cent tolerance: 0.1. A miss of
+  // 60 cents: the window starts at the 50-cent threshold, [50, 250], nothing covered.
+  const s = carrierErrorStructure([{ truthHz: 100, predictedHz: 200 }, { truthHz: 100, predictedHz: 100 * cents(60) }], { maxTerm: 2 });
+  assert.ok(Math.abs(s.chanceShare - (0.1 + 0) / 2) < 1e-12, `${s.chanceShare}`);
+  // One outlier (a prediction clamped to 1 mHz, ≈ 23,000 cents off) moves only its own term.
+  const withOutlier = carrierErrorStructure([{ truthHz: 100, predictedHz: 200 }, { truthHz: 100, predictedHz: 100 * cents(60) }, { truthHz: 5000, predictedHz: 0 }], { maxTerm: 2 });
+  assert.ok(Math.abs(withOutlier.chanceShare - 0.1 / 3) < 1e-12, `${withOutlier.chanceShare}`);
+  // Terms ≤ 8, misses of 700 and 3,000 cents: against a numerical integral over each window.
+  const t = carrierErrorStructure([{ truthHz: 100, predictedHz: 100 * cents(3000) }, { truthHz: 100, predictedHz: 100 * cents(-700) }]);
   const fr: number[] = [];
   for (let a = 1; a <= 8; a++) for (let b = 1; b <= 8; b++) if (a !== b) fr.push(Math.abs(1200 * Math.log2(a / b)));
-  let hit = 0;
-  const steps = 295_000;
-  for (let i = 0; i < steps; i++) {
-    const c = 50 + ((i + 0.5) * (3000 - 50)) / steps;
-    if (fr.some((f) => Math.abs(c - f) <= 10)) hit++;
-  }
-  assert.ok(Math.abs(t.chanceShare - hit / steps) < 1e-4, `${t.chanceShare} vs ${hit / steps}`);
+  const covered = (lo: number, hi: number): number => {
+    let hit = 0;
+    const steps = 200_000;
+    for (let i = 0; i < steps; i++) {
+      const c = lo + ((i + 0.5) * (hi - lo)) / steps;
+      if (fr.some((f) => Math.abs(c - f) <= 10)) hit++;
+    }
+    return hit / steps;
+  };
+  const expected = (covered(2900, 3100) + covered(600, 800)) / 2;
+  assert.ok(Math.abs(t.chanceShare - expected) < 1e-4, `${t.chanceShare} vs ${expected}`);
   assert.equal(carrierErrorStructure([{ truthHz: 100, predictedHz: 100 }]).chanceShare, 0);
 });

@@ -51,14 +51,19 @@ export interface CarrierErrorStructure {
   /** The ratios predicted / true met, most frequent first (ties: simpler first). */
   readonly confusions: readonly { readonly num: number; readonly den: number; readonly count: number }[];
   /**
-   * Share of misses that would lie near such a ratio if their size in cents were uniform over the
-   * misses' range (from `rightCents` to the largest miss, either sign): the chance level of `atRatio`.
+   * The chance level of `atRatio`: the share of misses that would lie near such a ratio if each
+   * were moved at random by up to ±{@link CHANCE_WINDOW_CENTS} (uniformly, staying a miss), i.e.
+   * the mean over the misses of the covered share of the cents axis around each miss's own size.
+   * Local, so that the spread of the miss sizes is kept and one outlier cannot move it.
    */
   readonly chanceShare: number;
   readonly bands: readonly CarrierBand[];
   /** The options used, defaults filled in. */
   readonly options: Required<CarrierErrorOptions>;
 }
+
+/** Half-width of the window around each miss in which the chance level is measured, cents. */
+export const CHANCE_WINDOW_CENTS = 100;
 
 const DEFAULTS: Required<CarrierErrorOptions> = Object.freeze({
   rightCents: 50,
@@ -132,7 +137,7 @@ export function carrierErrorStructure(pairs: readonly { readonly truthHz: number
   const counts = new Map<string, { num: number; den: number; count: number }>();
   let right = 0;
   let atRatio = 0;
-  let largestMiss = 0;
+  let chanceSum = 0;
   for (const { truthHz, predictedHz } of pairs) {
     const predicted = Math.max(predictedHz, 1e-3);
     const cents = Math.abs(1200 * Math.log2(predicted / truthHz));
@@ -147,7 +152,7 @@ export function carrierErrorStructure(pairs: readonly { readonly truthHz: number
       right++;
       continue;
     }
-    largestMiss = Math.max(largestMiss, cents);
+    chanceSum += ratioCoverage(Math.max(o.rightCents, cents - CHANCE_WINDOW_CENTS), Math.max(o.rightCents, cents - CHANCE_WINDOW_CENTS) + 2 * CHANCE_WINDOW_CENTS, o.maxTerm, o.toleranceCents);
     const near = simplestRatioNear(predicted / truthHz, o.maxTerm, o.toleranceCents);
     if (!near || near.num === near.den) continue;
     atRatio++;
@@ -167,7 +172,7 @@ export function carrierErrorStructure(pairs: readonly { readonly truthHz: number
     atRatio,
     elsewhere: misses - atRatio,
     confusions,
-    chanceShare: misses > 0 ? ratioCoverage(o.rightCents, largestMiss, o.maxTerm, o.toleranceCents) : 0,
+    chanceShare: misses > 0 ? chanceSum / misses : 0,
     bands,
     options: o,
   };

@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { carrierErrorStructure } from '../eval/carrier-errors.ts';
+import { CHANCE_WINDOW_CENTS, carrierErrorStructure } from '../eval/carrier-errors.ts';
 import type { TestMetrics } from '../model/train-cnn.ts';
 import { PARAM_SPECS } from '../synth/params.ts';
 import { escapeHtml } from './format.ts';
@@ -85,8 +85,7 @@ function carrierErrorSection(metrics: TestMetrics): string {
   return `<h2>Carrier errors by kind</h2>
 <p>${s.right} of ${s.notes} test notes (${pct(s.right, s.notes)} %) are within ${o.rightCents} cents of the true carrier. Of the ${misses} misses,
 <strong>${s.atRatio} (${pct(s.atRatio, misses)} %) lie within ${o.toleranceCents} cents of a ratio a/b of the true carrier</strong> (a, b ≤ ${o.maxTerm}):
-another partial of the patch taken for the carrier. A miss of random size over the same range would land that close to such a ratio
-${(100 * s.chanceShare).toFixed(1)} % of the time. The other ${s.elsewhere} misses are near no such ratio.</p>
+another partial of the patch taken for the carrier. By chance (each miss moved at random by up to ±${CHANCE_WINDOW_CENTS} cents) ${(100 * s.chanceShare).toFixed(1)} % would. The other ${s.elsewhere} misses are near no such ratio.</p>
 <div class="grid">${confusionTable}${bandTable}</div>`;
 }
 
