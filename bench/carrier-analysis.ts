@@ -16,7 +16,7 @@
  *
  *   npx tsx bench/carrier-analysis.ts --model <train-cnn folder with carrier/> [--search 24] [--budget 800]
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hideBin } from 'yargs/helpers';
@@ -31,6 +31,7 @@ import { renderSnapped } from '../src/eval/resynth.ts';
 import { logSpectrumBinHz } from '../src/features/log-spectrum.ts';
 import { initBackend } from '../src/model/backend.ts';
 import { carrierProbabilities, decodeCarrier, loadCarrierNet } from '../src/model/carrier-net.ts';
+import { readModelJson } from '../src/model/io.ts';
 import { readSplit } from '../src/model/train-cnn.ts';
 import { NoteScratch } from '../src/synth/note.ts';
 import { PARAM_SPECS } from '../src/synth/params.ts';
@@ -85,7 +86,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const modelDir = path.resolve(args.model);
   const cfgPath = path.join(modelDir, 'config.json');
   if (!existsSync(cfgPath)) throw new UserError(`${cfgPath}: missing (not a train-cnn output folder?)`);
-  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as { dataset?: { dir?: string } };
+  const cfg = readModelJson<{ dataset?: { dir?: string } }>(cfgPath);
   if (!cfg.dataset?.dir) throw new UserError(`${cfgPath}: no dataset recorded`);
   const index = openDataset(cfg.dataset.dir);
   const split = readSplit(modelDir);

@@ -539,6 +539,21 @@ describe('train-ddx7: --out guard, the corpus a resume must match, files skipped
     assertOneLineError('train-ddx7', runCli('train-ddx7', [...args, '--out', file]), /--out .*\/a-file is a file, not a folder/);
     assertOneLineError('train-ddx7', runCli('train-ddx7', [...args, '--out', file, '--resume']), /--out .*\/a-file is a file, not a folder/);
     assert.equal(readFileSync(file, 'utf8'), 'not a folder');
+
+    // A run stopped while writing its first checkpoint (weights and optimizer written, state.json
+    // not yet): a fresh run takes the folder over; a foreign file in checkpoint/ keeps it refused.
+    const partial = path.join(tmp, 'partial');
+    mkdirSync(path.join(partial, 'checkpoint'), { recursive: true });
+    for (const f of ['weights.json', 'weights.bin', 'optimizer.json']) writeFileSync(path.join(partial, 'checkpoint', f), '{}');
+    const r = runCli('train-ddx7', [...args, '--out', partial]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(existsSync(path.join(partial, 'ddx7.json')));
+    const foreign = path.join(tmp, 'foreign-ckpt');
+    mkdirSync(path.join(foreign, 'checkpoint'), { recursive: true });
+    writeFileSync(path.join(foreign, 'checkpoint', 'weights.json'), '{}');
+    writeFileSync(path.join(foreign, 'checkpoint', 'notes.txt'), 'mine');
+    assertOneLineError('train-ddx7', runCli('train-ddx7', [...args, '--out', foreign]), /is not empty and is not a train-ddx7 folder/);
+    assert.equal(readFileSync(path.join(foreign, 'checkpoint', 'notes.txt'), 'utf8'), 'mine');
   });
 
   test('bad WAVs are named one line each, counted apart from silent and unpitched excerpts, and listed in skipped.csv', () => {

@@ -24,7 +24,7 @@
  * all within the carrier's range.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { type DatasetIndex, loadAudio, paramsOf } from '../dataset/reader.ts';
@@ -33,7 +33,7 @@ import { checkLogSpectrumConfig, DEFAULT_LOG_SPECTRUM, type LogSpectrumConfig, L
 import { PARAM_SPECS } from '../synth/params.ts';
 import { SaveableAdamax } from './adamax.ts';
 import type { BackendInfo } from './backend.ts';
-import { corruptFileMessage, fileSaveHandler, loadLayersModelFrom, loadNamedTensors, optionDifferences, saveNamedTensors, writeJsonAtomic, yieldToEventLoop } from './io.ts';
+import { fileSaveHandler, loadLayersModelFrom, loadNamedTensors, optionDifferences, readModelJson, saveNamedTensors, writeJsonAtomic, yieldToEventLoop } from './io.ts';
 import { epochDirName, quantile, TRAIN_FILES } from './train-cnn.ts';
 
 /** What determines a carrier-net training run (saved in `carrier/config.json`; a resume must match). */
@@ -233,14 +233,6 @@ export function shareWithinCents(pairs: ReadonlyArray<{ truth: readonly number[]
 const median = (xs: readonly number[]): number => quantile([...xs].sort((a, b) => a - b), 0.5);
 const writeJson = writeJsonAtomic;
 
-function readJson<T>(file: string): T {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T;
-  } catch (e) {
-    throw new CarrierNetError(corruptFileMessage(file, e));
-  }
-}
-
 function historyCsv(history: readonly CarrierEpochRecord[]): string {
   const cols = ['epoch', 'loss', 'val_loss', 'val_carrier_cents', 'val_within_50', 'seconds', 'samples_per_sec'] as const;
   return `${cols.join(',')}\n${history.map((h) => cols.map((c) => (c === 'epoch' ? String(h[c]) : h[c].toPrecision(6))).join(',')).join('\n')}\n`;
@@ -376,7 +368,7 @@ export async function trainCarrierNet(index: DatasetIndex, cnnDir: string, split
   const optimizer = new SaveableAdamax(config.learningRate);
   if (resume) {
     if (!existsSync(statePath)) throw new CarrierNetError(`${dir}: no carrier checkpoint to resume (${statePath} missing)`);
-    state = readJson<CarrierState>(statePath);
+    state = readModelJson<CarrierState>(statePath);
     const differ = optionDifferences(state.config, config, { batchSize: '--batch', seed: '--seed', learningRate: '--lr', patience: '--patience', channels: '--channels', sigmaCents: 'sigmaCents', spectrum: 'spectrum' }, ['epochs']);
     if (differ.length > 0) throw new CarrierNetError(`${dir}: the checkpoint was made with other options (${differ.join(', ')}; checkpoint first); resume with the same options`);
     if (state.datasetHash !== index.contentHash) throw new CarrierNetError(`${dir}: the checkpoint was trained on another dataset (${state.datasetHash}, this one is ${index.contentHash})`);
@@ -542,7 +534,7 @@ export function carrierNetStatus(cnnDir: string): 'absent' | 'unfinished' | 'rea
   const statePath = path.join(dir, CARRIER_FILES.checkpoint, CARRIER_FILES.state);
   // No checkpoint (removed after training): the net in `dir` is the finished one.
   if (!existsSync(statePath)) return 'ready';
-  return readJson<CarrierState>(statePath).stopped === 'running' ? 'unfinished' : 'ready';
+  return readModelJson<CarrierState>(statePath).stopped === 'running' ? 'unfinished' : 'ready';
 }
 
 /**
@@ -556,7 +548,7 @@ export async function loadCarrierNet(cnnDir: string, expectedSplit?: Split): Pro
   const dir = path.join(cnnDir, CARRIER_DIR);
   const cfgPath = path.join(dir, CARRIER_FILES.config);
   if (!existsSync(cfgPath)) throw new Error(`${cfgPath}: missing (not a train-carrier output folder?)`);
-  const saved = readJson<{ format?: string; config?: CarrierNetConfig; splitHash?: string }>(cfgPath);
+  const saved = readModelJson<{ format?: string; config?: CarrierNetConfig; splitHash?: string }>(cfgPath);
   if (saved.format !== 'fmmatch-carrier-net' || !saved.config) throw new Error(`${cfgPath}: not a carrier-net config`);
   if (expectedSplit && saved.splitHash !== splitHash(expectedSplit)) {
     throw new Error(`${cfgPath}: this carrier net was trained beside another split than ${cnnDir}'s; train it again (npm run train-carrier -- --model ${cnnDir}) or pass --no-spectral-carrier`);

@@ -23,7 +23,7 @@ import { controlInputs, createDdx7, type Ddx7Config, DDX7_FILES, ddx7Forward, di
 import { DDX7_HOP, DDX7_SAMPLE_RATE, multiScaleSpectralLoss } from './ddx7-synth.ts';
 import { TRAIN_FILES } from './train-cnn.ts';
 import { MANIFEST_FILE, PARAMS_FILE } from '../dataset/layout.ts';
-import { loadCheckpointPart, loadNamedTensors, readCheckpointJson, saveNamedTensors, yieldToEventLoop } from './io.ts';
+import { loadCheckpointPart, loadNamedTensors, optionDifferences, readCheckpointJson, saveNamedTensors, yieldToEventLoop } from './io.ts';
 import { stepSeed } from './seeds.ts';
 
 /** Frame rate of the controls, frames/s. */
@@ -492,7 +492,11 @@ function isDdx7Folder(outDir: string, entries: readonly string[]): boolean {
   const ckpt = path.join(outDir, CKPT.dir);
   try {
     const inside = readdirSync(ckpt);
-    if (inside.length === 0) return true;
+    if (!inside.includes(CKPT.state)) {
+      // Stopped while writing its first checkpoint (state.json comes last): only our own files.
+      const ours = (f: string): boolean => [CKPT.weights, CKPT.optimizer].some((b) => f.startsWith(`${b}.`)) || f.startsWith(`${CKPT.state}.`);
+      return inside.every(ours);
+    }
     return isTrainState(JSON.parse(readFileSync(path.join(ckpt, CKPT.state), 'utf8')));
   } catch {
     return false;
@@ -506,7 +510,8 @@ function describeFolder(entries: readonly string[]): string {
     has('model.json') && (has(TRAIN_FILES.targets) || has(TRAIN_FILES.config)) ? 'a train-cnn model folder'
     : has(MANIFEST_FILE) && has(PARAMS_FILE) ? 'a gen-dataset folder'
     : has('examples.json') ? 'an NSynth folder'
-    : has('index.html') && has('notes.csv') ? 'an eval-nsynth report'
+    // eval-nsynth.json: the report's marker (named here as text: the model layer cannot import the report layer).
+    : has('eval-nsynth.json') || (has('index.html') && has('notes.csv')) ? 'an eval-nsynth report'
     : null;
   const sorted = [...entries].sort();
   const shown = `${sorted.slice(0, 4).join(', ')}${sorted.length > 4 ? `, … (${sorted.length} entries)` : ''}`;
@@ -554,16 +559,12 @@ function corpusMismatch(was: Ddx7CorpusRecord | undefined, now: Ddx7CorpusRecord
 
 /** The options whose values differ between two training configs, as `name a vs b`. */
 function configDifferences(a: TrainDdx7Config, b: TrainDdx7Config): string[] {
-  const flat = (c: TrainDdx7Config): Map<string, string> => {
-    const m = new Map<string, string>();
-    const { model, ...rest } = { ...c, steps: undefined, checkpointEvery: undefined, hopSec: c.hopSec ?? c.excerptSec };
-    for (const [k, v] of Object.entries(rest)) if (v !== undefined) m.set(k, JSON.stringify(v));
-    for (const [k, v] of Object.entries(model)) m.set(`model.${k}`, JSON.stringify(v));
-    return m;
+  // The decoder's settings compared one by one (`model.channels 128 vs 64`), not as one JSON blob.
+  const flat = (c: TrainDdx7Config): Record<string, unknown> => {
+    const { model, ...rest } = { ...c, hopSec: c.hopSec ?? c.excerptSec };
+    return { ...rest, ...Object.fromEntries(Object.entries(model).map(([k, v]) => [`model.${k}`, v])) };
   };
-  const fa = flat(a);
-  const fb = flat(b);
-  return [...new Set([...fa.keys(), ...fb.keys()])].filter((k) => fa.get(k) !== fb.get(k)).map((k) => `${k} ${fa.get(k) ?? '(none)'} vs ${fb.get(k) ?? '(none)'}`);
+  return optionDifferences(flat(a), flat(b), {}, ['steps', 'checkpointEvery']);
 }
 
 /** One batch: f0 [B·F], decoder inputs [B·F·2], target audio [B·N]; excerpts drawn by (seed, step). */
