@@ -123,7 +123,8 @@ test('train-carrier: trains into <model>/carrier, resumes, and the model then pr
   assert.match(metrics, /^pooled,all,/m);
   assert.match(metrics, /^carrier_cents,carrier_hz,cents,,,,[\d.e+]+,[\d.e+]+$/m);
   assert.match(readFileSync(path.join(dir, 'report.html'), 'utf8'), /Carrier errors by kind.*\d+ of 3 test notes/s);
-  // The analysis script reads the same net the same way: its read-out is train-carrier's.
+  // A consistency check (both go through carrierProbabilities and decodeCarrier): the script's
+  // read-out must line its notes up with the test split exactly as train-carrier does.
   const analysis = spawnSync(process.execPath, ['--import', 'tsx', 'bench/carrier-analysis.ts', '--model', model, '--search', '3', '--budget', '4'], { cwd: REPO_ROOT, encoding: 'utf8' });
   assert.equal(analysis.status, 0, analysis.stderr);
   const within = (text: string, re: RegExp): string => (text.match(re) ?? [])[1] ?? 'missing';
