@@ -24,7 +24,7 @@ import { openNsynth } from '../src/nsynth/open.ts';
 import { defaultWorkerCount } from '../src/parallel/pool.ts';
 import { pickExampleNotes, type AudioSource } from '../src/report/html.ts';
 import { writeReport } from '../src/report/report.ts';
-import { checkReportFolder, replaceReportFolder } from '../src/report/report-folder.ts';
+import { checkReportFolder, realReportPath, replaceReportFolder } from '../src/report/report-folder.ts';
 import { writeFileAtomic } from '../src/dataset/patch-file.ts';
 
 const DEFAULT_NSYNTH = path.join('datasets', 'nsynth', 'nsynth-test');
@@ -90,14 +90,17 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     }
   })();
   const outGiven = path.resolve(args.out ?? path.join('reports', `${path.basename(modelDir)}_on_${path.basename(nsynthPath).replace(/\.tfrecord$/, '')}`));
-  // The report replaces the folder by a rename: through a symbolic link that would replace the link,
-  // and leave the previous report where it points.
-  const outDir = existsSync(outGiven) ? realpathSync(outGiven) : outGiven;
-  const inside = path.relative(realpathSync(nsynthPath), outDir);
-  if (inside !== '..' && !inside.startsWith(`..${path.sep}`) && !path.isAbsolute(inside)) throw new UserError(`--out ${outDir} is inside the NSynth folder ${nsynthPath}; write the report elsewhere`);
   // The folder is written only once there are results, but whether it may be (absent, empty or a
-  // previous report, writable) is known now, not after hours of --refine.
+  // previous report, writable; not a link to nothing; not inside the notes) is known now, not after
+  // hours of --refine.
+  let outDir: string;
   try {
+    // The report replaces the folder by a rename: through a symbolic link that would replace the
+    // link, and leave the previous report where it points. Real paths also when --out does not
+    // exist yet, or a link to the NSynth folder would hide that the report goes inside it.
+    outDir = realReportPath(outGiven);
+    const inside = path.relative(realpathSync(nsynthPath), outDir);
+    if (inside !== '..' && !inside.startsWith(`..${path.sep}`) && !path.isAbsolute(inside)) throw new Error(`${outDir} is inside the NSynth folder ${nsynthPath}; write the report elsewhere`);
     checkReportFolder(outDir);
   } catch (e) {
     throw new UserError(`--out ${(e as Error).message}`);

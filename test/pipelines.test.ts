@@ -5,7 +5,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -256,7 +256,21 @@ test('eval-nsynth: bad notes are counted skips, bad datasets and models one-line
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', empty, '--model', model, '--out', never]), /examples\.json/);
   assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', never, '--families', 'flute', '--pitch-min', '127']), /no note of .* matches the filters/);
   assert.ok(!existsSync(never), 'an empty report folder was left behind');
-  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', path.join(fixture, 'report')]), /is inside the NSynth folder/);
+  // On a copy of the notes: were the guard to fail, the report would land in the copy, not in ../shared.
+  const notesCopy = path.join(tmp, 'nsynth-copy');
+  cpSync(fixture, notesCopy, { recursive: true });
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', notesCopy, '--model', model, '--out', path.join(notesCopy, 'report')]), /is inside the NSynth folder/);
+  // Also through a symbolic link to the NSynth folder, with an --out that does not exist yet.
+  const notesLink = path.join(tmp, 'nsynth-link');
+  symlinkSync(notesCopy, notesLink);
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', notesLink, '--model', model, '--out', path.join(notesLink, 'report', 'deeper')]), /is inside the NSynth folder/);
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', notesCopy, '--model', model, '--out', path.join(notesLink, 'report')]), /is inside the NSynth folder/);
+  assert.deepEqual(listing(notesCopy), listing(fixture), 'a report was written inside the NSynth folder');
+  // A link to nothing as --out: the rename would replace the link, not write where it points.
+  const dangling = path.join(tmp, 'out-dangling');
+  symlinkSync(path.join(tmp, 'out-gone'), dangling);
+  assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', dangling, '--limit', '1']), /--out .*out-dangling: .*out-dangling is a symbolic link to a missing target/);
+  assert.ok(!existsSync(path.join(tmp, 'out-gone')) && lstatSync(dangling).isSymbolicLink());
   // An --out that cannot be made fails at start-up, not after the evaluation.
   const aFile = path.join(tmp, 'a-file');
   writeFileSync(aFile, 'x');
@@ -419,6 +433,23 @@ test('eval-nsynth --out: a previous report is replaced whole, any other non-empt
   assert.ok(first.some((f) => !second.includes(f)), 'the second run should have fewer families (the check would see nothing)');
   assert.equal(readCsv(path.join(out, 'notes.csv')).length, 2);
   assert.deepEqual(listing(tmp).filter((f) => f.startsWith('.report-again')), [], 'no temporary folder left beside it');
+  // The marker lists what the report wrote, which is what the folder holds.
+  assert.deepEqual([...JSON.parse(readFileSync(path.join(out, REPORT_MARKER), 'utf8')).files, REPORT_MARKER].sort(), second);
+
+  // A report that also holds what a report never writes (another run's report written inside it
+  // with the default --out, a user's file) is refused, and nothing in it removed.
+  for (const extra of ['inner-run', 'my-notes.txt']) {
+    if (extra === 'inner-run') {
+      cpSync(out, `${out}-copy`, { recursive: true });
+      renameSync(`${out}-copy`, path.join(out, extra));
+    }
+    else writeFileSync(path.join(out, extra), 'keep me');
+    const held = listing(out);
+    assertOneLineError('eval-nsynth', runCli('eval-nsynth', ['--nsynth', fixture, '--model', model, '--out', out, '--limit', '1']), new RegExp(`--out .*report-again: an eval-nsynth report, but it also holds ${extra.replace('.', '\\.')},`));
+    assert.deepEqual(listing(out), held);
+    if (extra === 'inner-run') assert.deepEqual(listing(path.join(out, extra)), second);
+    rmSync(path.join(out, extra), { recursive: true });
+  }
 
   // A report from before the marker (its four files) is recognised and replaced as well.
   const legacy = path.join(tmp, 'report-legacy');

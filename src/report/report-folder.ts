@@ -4,9 +4,15 @@
  * over an old report left the old run's `<family>.csv` / `.html` beside the new run's notes.csv
  * (a page of notes this run never evaluated), and an `--out` pointing at a dataset or a model mixed
  * the report into it.
+ *
+ * A previous report is removed entry by entry, and only when every entry in it is one a report
+ * writes: the marker lists them. A folder that once held a report and then got other things (other
+ * reports in subfolders, a user's notes) is refused, not emptied.
  */
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { NSYNTH_FAMILIES } from '../nsynth/types.ts';
+import { familyFileStem } from './format.ts';
 
 /** The file that marks a folder as an eval-nsynth report (written last, so a half-written report never has it). */
 export const REPORT_MARKER = 'eval-nsynth.json';
@@ -18,19 +24,69 @@ export const REPORT_FORMAT = 'fmmatch-eval-nsynth-report';
  * previous report too, so that rerunning into an existing `reports/<run>/` keeps working.
  */
 const LEGACY_REPORT_FILES = ['notes.csv', 'summary.csv', 'skipped.csv', 'index.html'] as const;
+/**
+ * Top-level files a report written before the marker listed its files could hold: the fixed files
+ * and one CSV + page per NSynth family (the only families a note may have, `src/nsynth/meta.ts`).
+ */
+const LEGACY_TOP_FILES: ReadonlySet<string> = new Set([
+  REPORT_MARKER,
+  ...LEGACY_REPORT_FILES,
+  ...NSYNTH_FAMILIES.flatMap((f) => [`${familyFileStem(f)}.csv`, `${familyFileStem(f)}.html`]),
+]);
+/** `--write-audio`'s files in `audio/`: `<note_str>.<system>.wav` (pipelines/eval-nsynth.ts). */
+const LEGACY_AUDIO_FILE = /^audio\/[^/]+\.(cnn|cnn_pitch|cnn_refined|ddx7)\.wav$/;
 
 /** What is at a report folder's path now. */
 export type ReportFolderState = 'absent' | 'empty' | 'report';
 
-function isReport(dir: string, entries: readonly string[]): boolean {
-  if (entries.includes(REPORT_MARKER)) {
-    try {
-      return (JSON.parse(readFileSync(path.join(dir, REPORT_MARKER), 'utf8')) as { format?: unknown } | null)?.format === REPORT_FORMAT;
-    } catch {
-      return false;
+/**
+ * Every entry under `dir`, as paths relative to it with `/` separators, folders with a trailing `/`,
+ * sorted, a folder before its contents; anything neither a file nor a folder (a symbolic link, a
+ * socket) with a trailing `@` (no report writes one).
+ */
+function listEntries(dir: string, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(path.join(dir, prefix)).sort()) {
+    const rel = `${prefix}${name}`;
+    const st = lstatSync(path.join(dir, rel));
+    if (st.isDirectory()) {
+      out.push(`${rel}/`);
+      out.push(...listEntries(dir, `${rel}/`));
+    } else {
+      out.push(st.isFile() ? rel : `${rel}@`);
     }
   }
-  return LEGACY_REPORT_FILES.every((f) => entries.includes(f));
+  return out;
+}
+
+/** How a folder reads as a report: not one, or one whose entries are all (`foreign` null) or not all a report's. */
+type ReportReading = { readonly report: false } | { readonly report: true; readonly entries: readonly string[]; readonly foreign: string | null };
+
+function readReport(dir: string): ReportReading {
+  const top = readdirSync(dir);
+  let allowed: (entry: string) => boolean;
+  if (top.includes(REPORT_MARKER)) {
+    let marker: { format?: unknown; files?: unknown } | null;
+    try {
+      marker = JSON.parse(readFileSync(path.join(dir, REPORT_MARKER), 'utf8')) as { format?: unknown; files?: unknown } | null;
+    } catch {
+      return { report: false };
+    }
+    if (marker?.format !== REPORT_FORMAT) return { report: false };
+    if (marker.files === undefined) {
+      // A report from before the marker listed its files.
+      allowed = (e) => LEGACY_TOP_FILES.has(e) || e === 'audio/' || LEGACY_AUDIO_FILE.test(e);
+    } else {
+      if (!Array.isArray(marker.files) || !marker.files.every((f) => typeof f === 'string')) return { report: false };
+      const listed = new Set<string>([REPORT_MARKER, ...(marker.files as string[])]);
+      allowed = (e) => listed.has(e);
+    }
+  } else {
+    if (!LEGACY_REPORT_FILES.every((f) => top.includes(f))) return { report: false };
+    allowed = (e) => LEGACY_TOP_FILES.has(e) || e === 'audio/' || LEGACY_AUDIO_FILE.test(e);
+  }
+  const entries = listEntries(dir);
+  return { report: true, entries, foreign: entries.find((e) => !allowed(e)) ?? null };
 }
 
 function checkWritable(dir: string, target: string): void {
@@ -41,59 +97,125 @@ function checkWritable(dir: string, target: string): void {
   }
 }
 
+/** The nearest ancestor of `dir` (or `dir`) that exists; a symbolic link to nothing on the way is an error. */
+function nearestExisting(dir: string): string {
+  let at = dir;
+  while (!existsSync(at)) {
+    let dangling = false;
+    try {
+      dangling = lstatSync(at).isSymbolicLink();
+    } catch {
+      // Nothing at all there: go up.
+    }
+    if (dangling) throw new Error(`${dir}: ${at} is a symbolic link to a missing target`);
+    const up = path.dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  return at;
+}
+
 /**
- * Checks, creating nothing, that a report can be written to `dir`: it is absent (and its nearest
- * existing ancestor a writable folder), an empty folder, or a previous report (marker file, or the
- * four files of a report from before the marker), in a writable parent (it is replaced by a rename).
- * Throws an Error whose message starts with `dir` otherwise.
+ * The real path a report folder would have: `dir` through every symbolic link, also when `dir`
+ * does not exist yet (its nearest existing ancestor resolved, the rest appended). A report is put
+ * in place by a rename, which would replace a link instead of writing where it points; and whether
+ * `dir` lies inside another folder can only be told from real paths.
  *
  * @param dir absolute path
+ * @throws an Error whose message starts with `dir` when `dir` or an ancestor is a symbolic link to
+ *   a missing target (a rename would replace the link).
+ */
+export function realReportPath(dir: string): string {
+  const at = nearestExisting(dir);
+  return path.join(realpathSync(at), path.relative(at, dir));
+}
+
+/**
+ * Checks, creating nothing, that a report can be written to `dir`: it is absent (and its nearest
+ * existing ancestor a writable folder), an empty folder, or a previous report holding nothing a
+ * report does not write (every entry listed in its marker file; for a report from before the marker
+ * listed them, the files and `audio/` WAVs a report writes, and for one from before the marker, also
+ * the four files notes.csv, summary.csv, skipped.csv and index.html), in a writable parent (it is
+ * replaced by a rename). Throws an Error whose message starts with `dir` and names the first entry
+ * that is not a report's otherwise.
+ *
+ * @param dir absolute path, a real path (`realReportPath`)
  */
 export function checkReportFolder(dir: string): ReportFolderState {
-  if (!existsSync(dir)) {
-    let at = dir;
-    while (!existsSync(at)) {
-      const up = path.dirname(at);
-      if (up === at) break;
-      at = up;
-    }
+  const at = nearestExisting(dir);
+  if (at !== dir) {
     if (!statSync(at).isDirectory()) throw new Error(`${dir}: ${at} exists and is not a folder`);
     checkWritable(at, dir);
     return 'absent';
   }
+  if (lstatSync(dir).isSymbolicLink()) throw new Error(`${dir}: is a symbolic link; give the folder it points to`);
   if (!statSync(dir).isDirectory()) throw new Error(`${dir}: exists and is a file, not a folder`);
-  const entries = readdirSync(dir);
-  if (entries.length > 0 && !isReport(dir, entries)) {
-    throw new Error(`${dir}: not empty and not an eval-nsynth report (no ${REPORT_MARKER}); choose a new or empty folder, or remove it`);
+  const top = readdirSync(dir).sort();
+  if (top.length > 0) {
+    const r = readReport(dir);
+    if (!r.report) {
+      throw new Error(`${dir}: not empty and not an eval-nsynth report (no ${REPORT_MARKER}; it holds ${top[0]}); choose a new or empty folder, or remove it`);
+    }
+    if (r.foreign !== null) {
+      throw new Error(`${dir}: an eval-nsynth report, but it also holds ${r.foreign.replace(/[/@]$/, '')}, which no report writes; a report is replaced whole, so move that out or choose another folder`);
+    }
   }
   checkWritable(path.dirname(dir), dir);
-  return entries.length === 0 ? 'empty' : 'report';
+  return top.length === 0 ? 'empty' : 'report';
 }
 
 /**
- * Writes a report into a hidden sibling folder, marks it, and only then puts it in place of `dir`
- * (rename; a previous report is moved aside and removed): no file of an earlier run survives, and a
- * run that fails while writing leaves the previous report as it was.
+ * Removes a previous report that has been moved aside to `old`, entry by entry, and only the
+ * entries a report writes (`readReport`): a folder that is then not empty is left, named.
+ */
+function removeOldReport(old: string, dir: string): void {
+  const r = readReport(old);
+  if (!r.report || r.foreign !== null) {
+    throw new Error(`${dir}: the new report is in place, but the previous one (moved to ${old}) ${r.report ? `now also holds ${r.foreign}` : 'is no longer a report'}: left there, not removed`);
+  }
+  try {
+    // Contents before their folder: reversed, the sorted list has every folder after its entries.
+    for (const e of [...r.entries].reverse()) {
+      if (e.endsWith('/')) rmdirSync(path.join(old, e));
+      else unlinkSync(path.join(old, e));
+    }
+    rmdirSync(old);
+  } catch (e) {
+    throw new Error(`${dir}: the new report is in place, but removing the previous one (moved to ${old}) failed: ${(e as Error).message}; what is left of it is there`);
+  }
+}
+
+/** File-system calls `replaceReportFolder` makes that a test may make fail. */
+export interface ReportFolderFs {
+  readonly renameSync: (from: string, to: string) => void;
+}
+
+/**
+ * Writes a report into a fresh hidden sibling folder (`mkdtemp`, so no other run uses its name),
+ * marks it with the list of what was written, and only then puts it in place of `dir` (rename; a
+ * previous report is moved aside and then removed entry by entry): no file of an earlier run
+ * survives, nothing else is removed, and a run that fails while writing leaves the previous report
+ * as it was.
  *
- * @param dir absolute path, a real path (not through a symbolic link: the rename would replace the link)
+ * @param dir absolute path, a real path (`realReportPath`: the rename would replace a link)
  * @param write writes the report's files into the folder it is given (which exists)
  * @param marker extra facts for the marker file (JSON-serialisable)
+ * @param fs for tests: the rename to use
  * @returns what `write` returned
  */
-export async function replaceReportFolder<T>(dir: string, write: (into: string) => Promise<T>, marker: Record<string, unknown> = {}): Promise<T> {
+export async function replaceReportFolder<T>(dir: string, write: (into: string) => Promise<T>, marker: Record<string, unknown> = {}, fs: ReportFolderFs = { renameSync }): Promise<T> {
   const parent = path.dirname(dir);
-  const tag = `.${path.basename(dir)}.eval-nsynth-${process.pid}`;
-  const tmp = path.join(parent, `${tag}.tmp`);
-  const old = path.join(parent, `${tag}.old`);
   checkReportFolder(dir);
   // A hidden sibling: on the same file system, so the final rename is atomic.
   mkdirSync(parent, { recursive: true });
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
+  const tmp = mkdtempSync(path.join(parent, `.${path.basename(dir)}.eval-nsynth-`));
+  // mkdtemp's random suffix never ends in `.old`, so no other run's folder has this name.
+  const old = `${tmp}.old`;
   let result: T;
   try {
     result = await write(tmp);
-    writeFileSync(path.join(tmp, REPORT_MARKER), `${JSON.stringify({ format: REPORT_FORMAT, ...marker }, null, 2)}\n`);
+    const files = listEntries(tmp).filter((e) => e !== REPORT_MARKER);
+    writeFileSync(path.join(tmp, REPORT_MARKER), `${JSON.stringify({ format: REPORT_FORMAT, ...marker, files }, null, 2)}\n`);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
@@ -105,12 +227,30 @@ export async function replaceReportFolder<T>(dir: string, write: (into: string) 
   } catch (e) {
     throw new Error(`${(e as Error).message}; this run's report was left in ${tmp}`);
   }
-  if (existsSync(dir)) {
-    renameSync(dir, old);
-    renameSync(tmp, dir);
-    rmSync(old, { recursive: true, force: true });
-  } else {
-    renameSync(tmp, dir);
+  if (!existsSync(dir)) {
+    try {
+      fs.renameSync(tmp, dir);
+    } catch (e) {
+      throw new Error(`${dir}: could not move this run's report there (${(e as Error).message}); it is in ${tmp}`);
+    }
+    return result;
   }
+  try {
+    fs.renameSync(dir, old);
+  } catch (e) {
+    throw new Error(`${dir}: could not move the previous report aside (${(e as Error).message}); it is still there, this run's report is in ${tmp}`);
+  }
+  try {
+    fs.renameSync(tmp, dir);
+  } catch (e) {
+    const why = (e as Error).message;
+    try {
+      fs.renameSync(old, dir);
+    } catch (back) {
+      throw new Error(`${dir}: could not move this run's report there (${why}) nor the previous report back (${(back as Error).message}); the previous report is in ${old}, this run's in ${tmp}`);
+    }
+    throw new Error(`${dir}: could not move this run's report there (${why}); the previous report is back at ${dir}, this run's is in ${tmp}`);
+  }
+  removeOldReport(old, dir);
   return result;
 }

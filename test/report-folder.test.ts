@@ -1,0 +1,206 @@
+/**
+ * The report folder replaced whole (src/report/report-folder.ts): what counts as a previous report,
+ * that nothing a report did not write is ever removed, the temporary folders, and the rollback when
+ * the new report cannot be put in place.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { checkReportFolder, realReportPath, REPORT_FORMAT, REPORT_MARKER, replaceReportFolder } from '../src/report/report-folder.ts';
+import { tempDir } from './helpers.ts';
+
+const root = tempDir('fmmatch-report-folder-test-');
+after(() => rmSync(root, { recursive: true, force: true }));
+let serial = 0;
+/** A fresh, empty folder under `root`. */
+function fresh(): string {
+  const d = path.join(root, `case-${++serial}`);
+  mkdirSync(d);
+  return d;
+}
+
+/** Every file and folder under `dir` with each file's content: what "left untouched" compares. */
+function snapshot(dir: string, prefix = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(path.join(dir, prefix)).sort()) {
+    const rel = path.join(prefix, name);
+    const full = path.join(dir, rel);
+    if (lstatSync(full).isDirectory()) {
+      out[`${rel}/`] = '';
+      Object.assign(out, snapshot(dir, rel));
+    } else {
+      out[rel] = readFileSync(full, 'utf8');
+    }
+  }
+  return out;
+}
+
+/** Writes what a small report writes (the files named), as `writeReport` and --write-audio do. */
+function writer(files: readonly string[], tag: string): (into: string) => Promise<string> {
+  return async (into) => {
+    for (const f of files) {
+      mkdirSync(path.dirname(path.join(into, f)), { recursive: true });
+      writeFileSync(path.join(into, f), `${tag} ${f}`);
+    }
+    return tag;
+  };
+}
+const REPORT_FILES = ['notes.csv', 'summary.csv', 'skipped.csv', 'index.html', 'brass.csv', 'brass.html', 'audio/brass_acoustic_006-060-100.cnn.wav'];
+
+describe('replaceReportFolder', () => {
+  it('lists what it wrote in the marker, replaces its own report whole, and leaves no temporary folder', async () => {
+    const parent = fresh();
+    const dir = path.join(parent, 'run');
+    assert.equal(await replaceReportFolder(dir, writer(REPORT_FILES, 'first')), 'first');
+    const marker = JSON.parse(readFileSync(path.join(dir, REPORT_MARKER), 'utf8')) as { format: string; files: string[] };
+    assert.equal(marker.format, REPORT_FORMAT);
+    // The writer's own list, folders included: an independent account of what the report holds.
+    assert.deepEqual([...marker.files].sort(), [...REPORT_FILES, 'audio/'].sort());
+    assert.equal(checkReportFolder(dir), 'report');
+    await replaceReportFolder(dir, writer(['notes.csv', 'summary.csv', 'skipped.csv', 'index.html', 'flute.csv'], 'second'));
+    assert.deepEqual(readdirSync(dir).sort(), [REPORT_MARKER, 'flute.csv', 'index.html', 'notes.csv', 'skipped.csv', 'summary.csv']);
+    assert.equal(readFileSync(path.join(dir, 'notes.csv'), 'utf8'), 'second notes.csv');
+    assert.deepEqual(readdirSync(parent), ['run'], 'a temporary or old folder was left beside the report');
+  });
+
+  it('refuses a report that also holds another report or a user file, and leaves it untouched', async () => {
+    for (const extra of ['other-run/', 'my-notes.txt', 'audio/mine.txt']) {
+      const dir = path.join(fresh(), 'reports');
+      await replaceReportFolder(dir, writer(REPORT_FILES, 'old'));
+      if (extra === 'other-run/') {
+        // What `eval-nsynth --out reports/<run>` leaves inside an earlier `--out reports`.
+        await replaceReportFolder(path.join(dir, 'other-run'), writer(REPORT_FILES, 'inner'));
+      } else {
+        writeFileSync(path.join(dir, extra), 'keep me');
+      }
+      const before = snapshot(dir);
+      const shown = extra.replace(/\/$/, '');
+      assert.throws(() => checkReportFolder(dir), (e: Error) => e.message.startsWith(`${dir}: `) && e.message.includes(`holds ${shown},`) && !e.message.includes('\n'));
+      let wrote = false;
+      await assert.rejects(
+        replaceReportFolder(dir, async () => {
+          wrote = true;
+        }),
+        (e: Error) => e.message.startsWith(`${dir}: `) && e.message.includes(shown),
+      );
+      assert.equal(wrote, false, 'the report was written although the folder is refused');
+      assert.deepEqual(snapshot(dir), before, `${extra}: the folder was changed`);
+      assert.deepEqual(readdirSync(path.dirname(dir)), ['reports']);
+    }
+  });
+
+  it('recognises older reports by what they hold, and refuses them too when they hold anything else', async () => {
+    // From before the marker: the four files, family files, --write-audio's WAVs.
+    const legacy = path.join(fresh(), 'legacy');
+    mkdirSync(path.join(legacy, 'audio'), { recursive: true });
+    for (const f of REPORT_FILES) writeFileSync(path.join(legacy, f), 'old');
+    assert.equal(checkReportFolder(legacy), 'report');
+    writeFileSync(path.join(legacy, 'mine.csv'), 'keep me');
+    assert.throws(() => checkReportFolder(legacy), /holds mine\.csv,/);
+    rmSync(path.join(legacy, 'mine.csv'));
+    await replaceReportFolder(legacy, writer(['notes.csv'], 'new'));
+    assert.deepEqual(readdirSync(legacy).sort(), [REPORT_MARKER, 'notes.csv']);
+
+    // A marker without a list of files (before it had one), holding another report in a subfolder.
+    const unlisted = path.join(fresh(), 'reports');
+    mkdirSync(path.join(unlisted, 'cnn_on_nsynth-test'), { recursive: true });
+    for (const f of ['notes.csv', 'index.html']) writeFileSync(path.join(unlisted, f), 'old');
+    writeFileSync(path.join(unlisted, REPORT_MARKER), JSON.stringify({ format: REPORT_FORMAT }));
+    writeFileSync(path.join(unlisted, 'cnn_on_nsynth-test', 'notes.csv'), 'inner');
+    const before = snapshot(unlisted);
+    await assert.rejects(replaceReportFolder(unlisted, writer(['notes.csv'], 'new')), /reports: an eval-nsynth report, but it also holds cnn_on_nsynth-test,/);
+    assert.deepEqual(snapshot(unlisted), before);
+
+    // A folder that is no report at all: the first entry named.
+    const other = fresh();
+    writeFileSync(path.join(other, 'params.csv'), 'x');
+    assert.throws(() => checkReportFolder(other), /not empty and not an eval-nsynth report \(no eval-nsynth\.json; it holds params\.csv\)/);
+  });
+
+  it('writes in a fresh temporary folder: a folder named as the old ones were (by process id) is not touched', async () => {
+    const parent = fresh();
+    const dir = path.join(parent, 'run');
+    const kept = path.join(parent, `.run.eval-nsynth-${process.pid}.tmp`);
+    mkdirSync(kept);
+    writeFileSync(path.join(kept, 'notes.csv'), 'a report kept after a failure');
+    await replaceReportFolder(dir, writer(['notes.csv'], 'new'));
+    assert.equal(readFileSync(path.join(kept, 'notes.csv'), 'utf8'), 'a report kept after a failure');
+    // A write that fails removes its own temporary folder and nothing else.
+    await assert.rejects(
+      replaceReportFolder(dir, async () => {
+        throw new Error('disk full');
+      }),
+      /disk full/,
+    );
+    assert.deepEqual(readdirSync(parent).sort(), [kept, dir].map((p) => path.basename(p)).sort());
+    assert.equal(readFileSync(path.join(dir, 'notes.csv'), 'utf8'), 'new notes.csv');
+  });
+
+  it('keeps the finished report, named, when the folder became foreign during the run', async () => {
+    const dir = path.join(fresh(), 'run');
+    await replaceReportFolder(dir, writer(['notes.csv'], 'old'));
+    let tmp = '';
+    await assert.rejects(
+      replaceReportFolder(dir, async (into) => {
+        tmp = into;
+        writeFileSync(path.join(into, 'notes.csv'), 'new');
+        writeFileSync(path.join(dir, 'arrived.txt'), 'during the run');
+      }),
+      (e: Error) => e.message.includes('holds arrived.txt') && e.message.endsWith(`this run's report was left in ${tmp}`),
+    );
+    assert.equal(readFileSync(path.join(tmp, 'notes.csv'), 'utf8'), 'new');
+    assert.equal(readFileSync(path.join(dir, 'arrived.txt'), 'utf8'), 'during the run');
+  });
+
+  it('puts the previous report back, and names both folders, when the new one cannot be moved in', async () => {
+    const dir = path.join(fresh(), 'run');
+    await replaceReportFolder(dir, writer(REPORT_FILES, 'old'));
+    const before = snapshot(dir);
+    // The second rename (the new report into place) fails; the rest are real.
+    let calls = 0;
+    const failSecond = { renameSync: (a: string, b: string): void => (++calls === 2 ? (() => { throw new Error('EXDEV: simulated'); })() : renameSync(a, b)) };
+    let tmp = '';
+    await assert.rejects(
+      replaceReportFolder(dir, async (into) => {
+        tmp = into;
+        await writer(['notes.csv'], 'new')(into);
+      }, {}, failSecond),
+      (e: Error) => e.message === `${dir}: could not move this run's report there (EXDEV: simulated); the previous report is back at ${dir}, this run's is in ${tmp}`,
+    );
+    assert.deepEqual(snapshot(dir), before, 'the previous report is not back as it was');
+    assert.equal(readFileSync(path.join(tmp, 'notes.csv'), 'utf8'), 'new notes.csv');
+    rmSync(tmp, { recursive: true });
+
+    // And when the way back fails as well, both places are named and nothing is removed.
+    calls = 0;
+    const failFromSecond = { renameSync: (a: string, b: string): void => (++calls >= 2 ? (() => { throw new Error('EIO: simulated'); })() : renameSync(a, b)) };
+    await assert.rejects(
+      replaceReportFolder(dir, async (into) => {
+        tmp = into;
+        await writer(['notes.csv'], 'new')(into);
+      }, {}, failFromSecond),
+      (e: Error) => e.message === `${dir}: could not move this run's report there (EIO: simulated) nor the previous report back (EIO: simulated); the previous report is in ${tmp}.old, this run's in ${tmp}`,
+    );
+    assert.deepEqual(snapshot(`${tmp}.old`), before);
+    assert.ok(existsSync(path.join(tmp, 'notes.csv')) && !existsSync(dir));
+  });
+});
+
+describe('realReportPath', () => {
+  it('resolves links also when the folder does not exist yet, and refuses a link to nothing', () => {
+    const base = fresh();
+    const real = path.join(base, 'real');
+    mkdirSync(real);
+    const link = path.join(base, 'link');
+    symlinkSync(real, link);
+    assert.equal(realReportPath(path.join(link, 'a', 'b')), path.join(real, 'a', 'b'));
+    const dangling = path.join(base, 'dangling');
+    symlinkSync(path.join(base, 'gone'), dangling);
+    for (const p of [dangling, path.join(dangling, 'report')]) {
+      assert.throws(() => realReportPath(p), (e: Error) => e.message === `${p}: ${dangling} is a symbolic link to a missing target`);
+      assert.throws(() => checkReportFolder(p), /is a symbolic link to a missing target/);
+    }
+    assert.ok(!existsSync(path.join(base, 'gone')));
+  });
+});
