@@ -33,7 +33,10 @@ function lineChart(title: string, xLabel: string, yLabel: string, series: readon
   const grid = ticks(y0, y1, 4)
     .map((t) => `<line x1="${pad.l}" x2="${w - pad.r}" y1="${sy(t)}" y2="${sy(t)}" stroke="#ddd"/><text x="${pad.l - 6}" y="${sy(t) + 4}" text-anchor="end">${t.toPrecision(3)}</text>`)
     .join('');
-  const xt = ticks(x0, x1, 5)
+  // Epochs are whole numbers: over a short run, one tick per epoch (five evenly spaced ticks
+  // rounded to integers would repeat labels: 1 1 2 2 3 3).
+  const xTicks = x1 - x0 <= 10 ? Array.from({ length: Math.floor(x1) - Math.ceil(x0) + 1 }, (_, i) => Math.ceil(x0) + i) : ticks(x0, x1, 5);
+  const xt = xTicks
     .map((t) => `<text x="${sx(t)}" y="${h - pad.b + 16}" text-anchor="middle">${Math.round(t)}</text>`)
     .join('');
   const lines = series
@@ -99,14 +102,22 @@ function readHistory(outDir: string): Record<string, number[]> {
   return cols;
 }
 
-/** One line on how the run was set up, from its config.json (empty when there is none). */
-function describeSetup(outDir: string): string {
-  let cfg: { config?: Record<string, unknown>; backend?: { name?: string; threads?: number } };
+/** A train-cnn run's config.json, or null when there is none readable. */
+interface RunConfig {
+  readonly config?: Record<string, unknown>;
+  readonly backend?: { name?: string; threads?: number };
+}
+function readRunConfig(outDir: string): RunConfig | null {
   try {
-    cfg = JSON.parse(readFileSync(path.join(outDir, 'config.json'), 'utf8'));
+    return JSON.parse(readFileSync(path.join(outDir, 'config.json'), 'utf8')) as RunConfig;
   } catch {
-    return '';
+    return null;
   }
+}
+
+/** One line on how the run was set up (empty without a config). */
+function describeSetup(cfg: RunConfig | null): string {
+  if (!cfg) return '';
   const c = cfg.config ?? {};
   const head = c.carrierHead === 'bins' ? 'carrier classified over log-frequency bins (ours)' : 'carrier regressed (the paper)';
   const targets = c.logTargets ? 'carrier and ratios in log space (ours)' : 'linear targets (the paper)';
@@ -118,7 +129,10 @@ function describeSetup(outDir: string): string {
 export function writeTrainingReport(outDir: string, metrics: TestMetrics): string {
   const h = readHistory(outDir);
   const xy = (k: string): [number, number][] => h.epoch.map((e, i) => [e, h[k][i]]);
-  const loss = lineChart('Loss per epoch', 'epoch', 'z-scored MSE (train: the objective, + L2; + carrier-bins BCE with a bins head)', [
+  const runConfig = readRunConfig(outDir);
+  const binsHead = runConfig?.config?.carrierHead === 'bins';
+  // The training loss is the objective: the MSE plus the L2 penalty (plus the carrier bins' BCE with that head).
+  const loss = lineChart('Loss per epoch', 'epoch', binsHead ? 'MSE, z-scored (train: + L2, + BCE)' : 'MSE, z-scored (train: + L2 penalty)', [
     { name: 'train', color: '#1f77b4', points: xy('loss') },
     { name: 'validation', color: '#ff7f0e', points: xy('val_loss') },
   ]);
@@ -132,7 +146,7 @@ export function writeTrainingReport(outDir: string, metrics: TestMetrics): strin
     scatter(s.name, s.unit, metrics.pairs.map((p) => [p.truth[j], p.predicted[j]] as [number, number]), s.min, s.max, s.scale === 'log'),
   ).join('');
   const best = h.val_loss.length ? Math.min(...h.val_loss) : NaN;
-  const setup = describeSetup(outDir);
+  const setup = describeSetup(runConfig);
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fmmatch: CNN training report</title>
 ${PAGE_STYLE}</head>
