@@ -90,6 +90,27 @@ describe('replaceReportFolder', () => {
     }
   });
 
+  it('a marker cannot make a user file or a symbolic link removable by listing it', async () => {
+    // A copied or edited marker listing a user's file: the file is not a name a report writes.
+    const copied = fresh();
+    writeFileSync(path.join(copied, 'thesis.tex'), 'keep me');
+    writeFileSync(path.join(copied, 'notes.csv'), 'mine');
+    writeFileSync(path.join(copied, REPORT_MARKER), JSON.stringify({ format: REPORT_FORMAT, files: ['thesis.tex', 'notes.csv'] }));
+    const before = snapshot(copied);
+    assert.throws(() => checkReportFolder(copied), /holds thesis\.tex,/);
+    await assert.rejects(replaceReportFolder(copied, writer(['notes.csv'], 'new')), /thesis\.tex/);
+    assert.deepEqual(snapshot(copied), before);
+    // A marker listing `audio@`: a symbolic link named audio stays foreign.
+    const linked = fresh();
+    const elsewhere = fresh();
+    writeFileSync(path.join(elsewhere, 'x.cnn.wav'), 'keep me');
+    symlinkSync(elsewhere, path.join(linked, 'audio'));
+    writeFileSync(path.join(linked, 'notes.csv'), 'old');
+    writeFileSync(path.join(linked, REPORT_MARKER), JSON.stringify({ format: REPORT_FORMAT, files: ['notes.csv', 'audio@'] }));
+    assert.throws(() => checkReportFolder(linked), /holds audio, which no report writes/);
+    assert.equal(readFileSync(path.join(elsewhere, 'x.cnn.wav'), 'utf8'), 'keep me');
+  });
+
   it('recognises older reports by what they hold, and refuses them too when they hold anything else', async () => {
     // From before the marker: the four files, family files, --write-audio's WAVs.
     const legacy = path.join(fresh(), 'legacy');

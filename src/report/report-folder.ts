@@ -36,6 +36,11 @@ const LEGACY_TOP_FILES: ReadonlySet<string> = new Set([
 /** `--write-audio`'s files in `audio/`: `<note_str>.<system>.wav` (pipelines/eval-nsynth.ts). */
 const LEGACY_AUDIO_FILE = /^audio\/[^/]+\.(cnn|cnn_pitch|cnn_refined|ddx7)\.wav$/;
 
+/** Whether `entry` (as {@link listEntries} names it) is one a report writes. */
+function reportWrites(entry: string): boolean {
+  return LEGACY_TOP_FILES.has(entry) || entry === 'audio/' || LEGACY_AUDIO_FILE.test(entry);
+}
+
 /** What is at a report folder's path now. */
 export type ReportFolderState = 'absent' | 'empty' | 'report';
 
@@ -75,18 +80,22 @@ function readReport(dir: string): ReportReading {
     if (marker?.format !== REPORT_FORMAT) return { report: false };
     if (marker.files === undefined) {
       // A report from before the marker listed its files.
-      allowed = (e) => LEGACY_TOP_FILES.has(e) || e === 'audio/' || LEGACY_AUDIO_FILE.test(e);
+      allowed = reportWrites;
     } else {
       if (!Array.isArray(marker.files) || !marker.files.every((f) => typeof f === 'string')) return { report: false };
+      // Listed and of a name a report writes: an edited or copied marker cannot make a user's file
+      // (thesis.tex) removable by listing it.
       const listed = new Set<string>([REPORT_MARKER, ...(marker.files as string[])]);
-      allowed = (e) => listed.has(e);
+      allowed = (e) => listed.has(e) && reportWrites(e);
     }
   } else {
     if (!LEGACY_REPORT_FILES.every((f) => top.includes(f))) return { report: false };
-    allowed = (e) => LEGACY_TOP_FILES.has(e) || e === 'audio/' || LEGACY_AUDIO_FILE.test(e);
+    allowed = reportWrites;
   }
   const entries = listEntries(dir);
-  return { report: true, entries, foreign: entries.find((e) => !allowed(e)) ?? null };
+  // A symbolic link (or socket, …) is never a report's, whatever a marker lists (a file named `x@`
+  // and a link named `x` list alike).
+  return { report: true, entries, foreign: entries.find((e) => e.endsWith('@') || !allowed(e)) ?? null };
 }
 
 function checkWritable(dir: string, target: string): void {
