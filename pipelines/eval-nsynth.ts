@@ -2,7 +2,7 @@
  * `npm run eval-nsynth`: resynthesize NSynth notes with a trained CNN and report per instrument
  * family (CSV + offline HTML). Thin: parse, load, call src/eval and src/report, print a summary.
  */
-import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hideBin } from 'yargs/helpers';
@@ -24,7 +24,7 @@ import { openNsynth } from '../src/nsynth/open.ts';
 import { defaultWorkerCount } from '../src/parallel/pool.ts';
 import { pickExampleNotes, type AudioSource } from '../src/report/html.ts';
 import { writeReport } from '../src/report/report.ts';
-import { checkReportFolder, realReportPath, replaceReportFolder } from '../src/report/report-folder.ts';
+import { checkReportFolder, isWithinFolder, realReportPath, replaceReportFolder } from '../src/report/report-folder.ts';
 import { writeFileAtomic } from '../src/dataset/patch-file.ts';
 
 const DEFAULT_NSYNTH = path.join('datasets', 'nsynth', 'nsynth-test');
@@ -99,8 +99,7 @@ export async function evalNsynthMain(argv: readonly string[]): Promise<number> {
     // link, and leave the previous report where it points. Real paths also when --out does not
     // exist yet, or a link to the NSynth folder would hide that the report goes inside it.
     outDir = realReportPath(outGiven);
-    const inside = path.relative(realpathSync(nsynthPath), outDir);
-    if (inside !== '..' && !inside.startsWith(`..${path.sep}`) && !path.isAbsolute(inside)) throw new Error(`${outDir} is inside the NSynth folder ${nsynthPath}; write the report elsewhere`);
+    if (isWithinFolder(outDir, nsynthPath)) throw new Error(`${outDir} is inside the NSynth folder ${nsynthPath}; write the report elsewhere`);
     checkReportFolder(outDir);
   } catch (e) {
     throw new UserError(`--out ${(e as Error).message}`);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { checkReportFolder, realReportPath, REPORT_FORMAT, REPORT_MARKER, replaceReportFolder } from '../src/report/report-folder.ts';
+import { checkReportFolder, isWithinFolder, realReportPath, REPORT_FORMAT, REPORT_MARKER, replaceReportFolder } from '../src/report/report-folder.ts';
 import { tempDir } from './helpers.ts';
 
 const root = tempDir('fmmatch-report-folder-test-');
@@ -223,5 +223,24 @@ describe('realReportPath', () => {
       assert.throws(() => checkReportFolder(p), /is a symbolic link to a missing target/);
     }
     assert.ok(!existsSync(path.join(base, 'gone')));
+  });
+});
+
+describe('isWithinFolder', () => {
+  it('decides by the folders themselves, not by how their paths are spelled', () => {
+    const base = fresh();
+    const notes = path.join(base, 'nsynth-test');
+    mkdirSync(path.join(notes, 'audio'), { recursive: true });
+    mkdirSync(path.join(base, 'nsynth-test2'));
+    const link = path.join(base, 'datasets-link');
+    symlinkSync(base, link);
+    assert.equal(isWithinFolder(notes, notes), true, 'the folder itself');
+    assert.equal(isWithinFolder(path.join(notes, 'audio', 'r', 'deeper'), notes), true, 'inside, not there yet');
+    // Another spelling of the same folder (a link here; capitals on macOS, a bind mount elsewhere).
+    assert.equal(isWithinFolder(path.join(link, 'nsynth-test', 'report'), notes), true, 'through a link');
+    assert.equal(isWithinFolder(path.join(base, 'nsynth-test2', 'report'), notes), false, 'a sibling sharing the prefix');
+    assert.equal(isWithinFolder(path.join(base, 'report'), notes), false, 'beside it');
+    writeFileSync(path.join(base, 'notes.tfrecord'), '');
+    assert.equal(isWithinFolder(path.join(base, 'report'), path.join(base, 'notes.tfrecord')), false, 'a file holds no folder');
   });
 });

@@ -140,6 +140,24 @@ export function realReportPath(dir: string): string {
 }
 
 /**
+ * Whether `dir` (existing or not) is `folder` or lies inside it, decided by the file system's
+ * identity of each existing ancestor (device and inode), not by comparing path strings: a
+ * case-insensitive file system (macOS) or a bind mount gives one folder several spellings.
+ */
+export function isWithinFolder(dir: string, folder: string): boolean {
+  const target = statSync(folder);
+  if (!target.isDirectory()) return false;
+  let at = nearestExisting(dir);
+  for (;;) {
+    const st = statSync(at);
+    if (st.dev === target.dev && st.ino === target.ino) return true;
+    const up = path.dirname(at);
+    if (up === at) return false;
+    at = up;
+  }
+}
+
+/**
  * Checks, creating nothing, that a report can be written to `dir`: it is absent (and its nearest
  * existing ancestor a writable folder), an empty folder, or a previous report holding nothing a
  * report does not write (every entry listed in its marker file; for a report from before the marker
