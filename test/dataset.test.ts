@@ -6,8 +6,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeDatasetConfig } from '../src/dataset/config.ts';
 import { generateDataset, type GenerateOptions } from '../src/dataset/generate.ts';
@@ -17,14 +16,14 @@ import { decodeWav, encodeWavPcm16 } from '../src/dsp/wav.ts';
 import { getAlgorithm } from '../src/synth/algorithms.ts';
 import { renderNote } from '../src/synth/note.ts';
 import { PARAM_NAMES, vectorToPatch } from '../src/synth/params.ts';
-import { assertOneLineError as assertCliError, type CliResult, REPO_ROOT, runCli } from './helpers.ts';
+import { assertOneLineError as assertCliError, type CliResult, REPO_ROOT, runCli, tempDir } from './helpers.ts';
 
-const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-dataset-test-'));
+const tmpRoot = tempDir('fmmatch-dataset-test-');
+// The read-only folder of the unwritable-output test is made writable again so that tempDir's
+// removal can take it.
 after(() => {
-  // The read-only folder of the unwritable-output test is made writable again so that it can go.
   const locked = path.join(tmpRoot, 'locked');
   if (existsSync(locked)) chmodSync(locked, 0o700);
-  rmSync(tmpRoot, { recursive: true, force: true });
 });
 const config = makeDatasetConfig({ count: 12, seed: 3 });
 

@@ -6,8 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import seedrandom from 'seedrandom';
@@ -25,7 +24,7 @@ import {
 import { createDdx7Stream, loadDdx7, renderDdx7 } from '../src/model/ddx7-predict.ts';
 import { createDdx7Optimizer, ddx7TrainStep, learningRateAt, loadDdx7Corpus, resolveDdx7Features } from '../src/model/train-ddx7.ts';
 import { encodeWavPcm16 } from '../src/dsp/wav.ts';
-import { assertOneLineError, expectClose, REPO_ROOT, runCli, SHARED_DIR } from './helpers.ts';
+import { assertOneLineError, expectClose, REPO_ROOT, runCli, SHARED_DIR, tempDir } from './helpers.ts';
 
 const rng = seedrandom('fmmatch-ddx7');
 const uniform = (lo: number, hi: number): number => lo + (hi - lo) * rng();
@@ -354,8 +353,7 @@ describe('training step', () => {
 });
 
 describe('train-ddx7', () => {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-ddx7-test-'));
-  after(() => rmSync(tmp, { recursive: true, force: true }));
+  const tmp = tempDir('fmmatch-ddx7-test-');
   const out = path.join(tmp, 'model');
   const fixture = path.join(SHARED_DIR, 'fixtures', 'nsynth-gm');
   // Two flute notes, half-second excerpts, a 16-channel decoder and a 0.1 s reverb: seconds, not minutes.
@@ -473,8 +471,7 @@ describe('train-ddx7', () => {
 });
 
 describe('train-ddx7: --out guard, the corpus a resume must match, files skipped', () => {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-ddx7-guard-'));
-  after(() => rmSync(tmp, { recursive: true, force: true }));
+  const tmp = tempDir('fmmatch-ddx7-guard-');
   const fixture = path.join(SHARED_DIR, 'fixtures', 'nsynth-gm');
   // Half-second excerpts, 16 channels, a 0.1 s reverb, one step: a few seconds per run.
   const tiny = ['--excerpt-sec', '0.5', '--batch', '2', '--channels', '16', '--reverb-sec', '0.1', '--backend', 'wasm', '--threads', '1', '--quiet'];

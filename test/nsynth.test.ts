@@ -6,10 +6,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import * as tar from 'tar';
 import { UserError } from '../src/cli/run.ts';
@@ -22,11 +21,10 @@ import { openNsynth } from '../src/nsynth/open.ts';
 import { frameTfRecord, readTfRecords, writeNsynthTfRecord } from '../src/nsynth/tfrecord.ts';
 import type { Note, NoteMeta } from '../src/nsynth/types.ts';
 import { fetchNsynthMain } from '../pipelines/fetch-nsynth.ts';
-import { SHARED_DIR } from './helpers.ts';
+import { SHARED_DIR, tempDir } from './helpers.ts';
 
 const FIXTURE = path.join(SHARED_DIR, 'fixtures', 'nsynth-gm');
-const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-nsynth-test-'));
-after(() => rmSync(tmpRoot, { recursive: true, force: true }));
+const tmpRoot = tempDir('fmmatch-nsynth-test-');
 
 const examples = (): Record<string, NoteMeta> => JSON.parse(readFileSync(path.join(FIXTURE, 'examples.json'), 'utf8')) as Record<string, NoteMeta>;
 const sortedKeys = (o: object): string[] => Object.keys(o).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));

@@ -3,10 +3,9 @@
  * an evaluation on fixture notes whose baseline distances must match the shared oracle, resume,
  * and the one-line errors for bad input.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
@@ -20,14 +19,13 @@ import { makeNoteEvaluator, refineCost } from '../src/eval/resynth.ts';
 import { refineStarts, silentNoteReason } from '../src/eval/evaluate.ts';
 import { loadDdx7 } from '../src/model/ddx7-predict.ts';
 import { REPORT_MARKER } from '../src/report/report-folder.ts';
-import { assertOneLineError, expectClose, REPO_ROOT, runCli, SHARED_DIR } from './helpers.ts';
+import { assertOneLineError, expectClose, REPO_ROOT, runCli, SHARED_DIR, tempDir } from './helpers.ts';
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'fmmatch-pipelines-test-'));
+// Models, their copies and reports: hundreds of MB per run, removed when the run ends (tempDir).
+const tmp = tempDir('fmmatch-pipelines-test-');
 const data = path.join(tmp, 'ds');
 const model = path.join(tmp, 'model');
 const fixture = path.join(SHARED_DIR, 'fixtures', 'nsynth-gm');
-// Models, their copies and reports: hundreds of MB per run, not left in the temp folder.
-after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Parses a small CSV without quoted commas (ours: numbers and identifiers). */
 function readCsv(file: string): Record<string, string>[] {

@@ -6,12 +6,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { checkReportFolder, isWithinFolder, realReportPath, REPORT_FORMAT, REPORT_MARKER, replaceReportFolder } from '../src/report/report-folder.ts';
 import { tempDir } from './helpers.ts';
 
 const root = tempDir('fmmatch-report-folder-test-');
-after(() => rmSync(root, { recursive: true, force: true }));
 let serial = 0;
 /** A fresh, empty folder under `root`. */
 function fresh(): string {
