@@ -385,6 +385,12 @@ test('eval-nsynth: a damaged model, carrier net or DDX7 model is a one-line erro
   const truncate = (p: string): void => writeFileSync(p, readFileSync(p).subarray(0, 100));
   const cases: [string, string, (p: string) => void, RegExp][] = [
     ['m-weights', 'weights.bin', truncate, /m-weights\/weights\.bin: corrupt \(100 bytes; the weights manifest in model\.json describes \d+\)/],
+    // Same size, other contents (one weight's bytes changed): only the digest in model.json can tell.
+    ['m-weights-flip', 'weights.bin', (p) => {
+      const b = readFileSync(p);
+      b.writeFloatLE(b.readFloatLE(40) + 1, 40);
+      writeFileSync(p, b);
+    }, /m-weights-flip\/weights\.bin: corrupt \(its contents differ from the ones model\.json records \(SHA-256\)/],
     ['m-targets', 'targets.json', (p) => writeFileSync(p, '{"a":'), /m-targets\/targets\.json: corrupt \(.*JSON/],
     ['m-targets-names', 'targets.json', (p) => writeFileSync(p, '{"names": ["carrier_khz"]}'), /m-targets-names\/targets\.json: the model's parameters \(carrier_khz\)/],
     ['m-config', 'config.json', (p) => writeFileSync(p, '{'), /m-config\/config\.json: corrupt \(/],
@@ -405,6 +411,12 @@ test('eval-nsynth: a damaged model, carrier net or DDX7 model is a one-line erro
     return dir;
   };
   assert.throws(() => loadDdx7(damagedDdx7('d7-bin', 'weights.bin', truncate)), /d7-bin\/weights\.bin: corrupt \(100 bytes; the weights manifest in weights\.json describes \d+\)/);
+  const flip = (p: string): void => {
+    const b = readFileSync(p);
+    b.writeFloatLE(b.readFloatLE(0) + 1, 0);
+    writeFileSync(p, b);
+  };
+  assert.throws(() => loadDdx7(damagedDdx7('d7-flip', 'weights.bin', flip)), /d7-flip\/weights\.bin: corrupt \(its contents differ from the ones weights\.json records \(SHA-256\)/);
   assert.throws(() => loadDdx7(damagedDdx7('d7-json', 'weights.json', (p) => writeFileSync(p, '[{'))), /d7-json\/weights\.json: corrupt \(/);
   assert.throws(() => loadDdx7(damagedDdx7('d7-config', 'ddx7.json', (p) => writeFileSync(p, '{"format": "fmmatch-ddx7"}'))), /d7-config\/ddx7\.json: corrupt \(/);
   assert.equal(tf.memory().numTensors, tensors, 'a failed DDX7 load leaks no tensors');

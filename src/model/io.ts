@@ -4,6 +4,7 @@
  * tfjs-node) has no file:// handler, so this is it. Also named tensor lists (optimizer state) as
  * JSON + binary.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -14,6 +15,21 @@ export type NamedTensor = { name: string; tensor: tf.Tensor };
 /** File names inside a model folder. */
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
+
+/**
+ * What fileSaveHandler records in model.json's `userDefinedMetadata` (tfjs's own field for it, which
+ * `tf.loadLayersModel` passes through in a browser too): the SHA-256 of weights.bin, so that a
+ * weights file of the right size with other contents (a bad copy, a disk error, another model's
+ * file) is refused at load instead of giving a model that silently predicts nonsense.
+ */
+export interface SavedModelMetadata {
+  /** Hex SHA-256 of weights.bin. */
+  readonly weightsSha256: string;
+}
+
+function sha256Hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
 
 function writeAtomic(file: string, data: string | Uint8Array): void {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -86,6 +102,7 @@ export function fileSaveHandler(dir: string): tf.io.IOHandler {
         convertedBy: artifacts.convertedBy ?? null,
         trainingConfig: artifacts.trainingConfig,
         weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
+        userDefinedMetadata: { ...(artifacts.userDefinedMetadata ?? {}), weightsSha256: sha256Hex(weights) } satisfies SavedModelMetadata,
       };
       writeAtomic(path.join(dir, MODEL_JSON), JSON.stringify(json));
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
@@ -140,7 +157,7 @@ function manifestBytes(specs: readonly tf.io.WeightsManifestEntry[]): number | n
  * fails with "the tensor should have 96 values but has 25", naming neither file, or (a file too
  * long) silently ignores the rest. Throws a ModelFileError naming `binPath` or `manifestFile`.
  */
-function readWeightsChecked(binPath: string, manifestFile: string, specs: readonly tf.io.WeightsManifestEntry[]): ArrayBuffer {
+function readWeightsChecked(binPath: string, manifestFile: string, specs: readonly tf.io.WeightsManifestEntry[], sha256?: unknown): ArrayBuffer {
   if (!existsSync(binPath)) throw new ModelFileError(`${binPath}: missing`);
   let expected: number | null;
   try {
@@ -151,6 +168,10 @@ function readWeightsChecked(binPath: string, manifestFile: string, specs: readon
   const bin = readFileSync(binPath);
   if (expected !== null && bin.byteLength !== expected) {
     throw new ModelFileError(corruptFileMessage(binPath, `${bin.byteLength} bytes; the weights manifest in ${path.basename(manifestFile)} describes ${expected}`));
+  }
+  // Files saved before the digest was recorded have none: they load unchecked, as they always did.
+  if (typeof sha256 === 'string' && sha256Hex(bin) !== sha256) {
+    throw new ModelFileError(corruptFileMessage(binPath, `its contents differ from the ones ${path.basename(manifestFile)} records (SHA-256); a damaged copy or another model's weights`));
   }
   return bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer;
 }
@@ -164,12 +185,12 @@ export function fileLoadHandler(dir: string): tf.io.IOHandler {
     load: async (): Promise<tf.io.ModelArtifacts> => {
       const jsonPath = path.join(dir, MODEL_JSON);
       const binPath = path.join(dir, WEIGHTS_BIN);
-      const json = readModelJson<{ modelTopology?: object; weightsManifest?: { weights: tf.io.WeightsManifestEntry[] }[]; format?: string; generatedBy?: string; trainingConfig?: tf.io.TrainingConfig }>(jsonPath);
+      const json = readModelJson<{ modelTopology?: object; weightsManifest?: { weights: tf.io.WeightsManifestEntry[] }[]; format?: string; generatedBy?: string; trainingConfig?: tf.io.TrainingConfig; userDefinedMetadata?: Partial<SavedModelMetadata> }>(jsonPath);
       if (typeof json !== 'object' || json === null || typeof json.modelTopology !== 'object' || !Array.isArray(json.weightsManifest)) {
         throw new ModelFileError(corruptFileMessage(jsonPath, 'no modelTopology or weightsManifest'));
       }
       const weightSpecs = json.weightsManifest.flatMap((g) => g?.weights ?? []);
-      const weightData = readWeightsChecked(binPath, jsonPath, weightSpecs);
+      const weightData = readWeightsChecked(binPath, jsonPath, weightSpecs, json.userDefinedMetadata?.weightsSha256);
       return { modelTopology: json.modelTopology, weightSpecs, weightData, format: json.format, generatedBy: json.generatedBy, trainingConfig: json.trainingConfig };
     },
   };
@@ -189,19 +210,27 @@ export async function loadLayersModelFrom(dir: string): Promise<tf.LayersModel> 
   }
 }
 
-/** Saves named tensors (e.g. optimizer state) as `<base>.json` + `<base>.bin`. */
+/**
+ * Saves named tensors (e.g. optimizer state, DDX7 weights) as `<base>.bin` and `<base>.json`, the
+ * latter `{ weights: <tfjs weight specs>, weightsSha256: <hex SHA-256 of the .bin> }`.
+ */
 export async function saveNamedTensors(base: string, tensors: NamedTensor[]): Promise<void> {
   const { data, specs } = await tf.io.encodeWeights(tensors);
-  writeAtomic(`${base}.bin`, new Uint8Array(data));
-  writeAtomic(`${base}.json`, JSON.stringify(specs));
+  const bytes = new Uint8Array(data);
+  writeAtomic(`${base}.bin`, bytes);
+  writeAtomic(`${base}.json`, JSON.stringify({ weights: specs, weightsSha256: sha256Hex(bytes) }));
 }
 
-/** Loads what `saveNamedTensors` wrote. Throws a ModelFileError naming `<base>.json` or `<base>.bin` when either is missing or corrupt. */
+/**
+ * Loads what `saveNamedTensors` wrote (also the older layout, a bare list of specs without digest).
+ * Throws a ModelFileError naming `<base>.json` or `<base>.bin` when either is missing or corrupt.
+ */
 export function loadNamedTensors(base: string): NamedTensor[] {
   const jsonPath = `${base}.json`;
-  const specs = readModelJson<tf.io.WeightsManifestEntry[]>(jsonPath);
+  const json = readModelJson<tf.io.WeightsManifestEntry[] | { weights?: tf.io.WeightsManifestEntry[]; weightsSha256?: unknown }>(jsonPath);
+  const specs = Array.isArray(json) ? json : json?.weights;
   if (!Array.isArray(specs)) throw new ModelFileError(corruptFileMessage(jsonPath, 'not a list of weight specs'));
-  const data = readWeightsChecked(`${base}.bin`, jsonPath, specs);
+  const data = readWeightsChecked(`${base}.bin`, jsonPath, specs, Array.isArray(json) ? undefined : json.weightsSha256);
   let map: Record<string, tf.Tensor>;
   try {
     map = tf.io.decodeWeights(data, specs);
