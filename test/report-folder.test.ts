@@ -4,7 +4,7 @@
  * the new report cannot be put in place.
  */
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { checkReportFolder, isWithinFolder, realReportPath, REPORT_FORMAT, REPORT_MARKER, replaceReportFolder } from '../src/report/report-folder.ts';
@@ -204,6 +204,60 @@ describe('replaceReportFolder', () => {
     );
     assert.deepEqual(snapshot(`${tmp}.old`), before);
     assert.ok(existsSync(path.join(tmp, 'notes.csv')) && !existsSync(dir));
+  });
+});
+
+describe('replaceReportFolder into an empty folder', () => {
+  it('fills the folder itself: same folder (inode), mode kept, marker present, nothing hidden left', async () => {
+    const dir = fresh();
+    chmodSync(dir, 0o750);
+    const before = statSync(dir);
+    assert.equal(checkReportFolder(dir), 'empty');
+    assert.equal(await replaceReportFolder(dir, writer(REPORT_FILES, 'first')), 'first');
+    const after = statSync(dir);
+    assert.equal(after.ino, before.ino, 'the folder was replaced, not filled');
+    assert.equal(after.mode & 0o777, 0o750);
+    assert.deepEqual(readdirSync(dir).sort(), ['audio', 'brass.csv', 'brass.html', 'eval-nsynth.json', 'index.html', 'notes.csv', 'skipped.csv', 'summary.csv']);
+    assert.equal(readFileSync(path.join(dir, 'audio', 'brass_acoustic_006-060-100.cnn.wav'), 'utf8'), 'first audio/brass_acoustic_006-060-100.cnn.wav');
+    assert.equal(checkReportFolder(dir), 'report');
+    // A second run replaces that report as any other.
+    await replaceReportFolder(dir, writer(['notes.csv'], 'second'));
+    assert.deepEqual(readdirSync(dir).sort(), ['eval-nsynth.json', 'notes.csv']);
+  });
+
+  it('a failed write leaves the folder empty; a file that arrived during the run is left with it, the report named', async () => {
+    const dir = fresh();
+    await assert.rejects(replaceReportFolder(dir, async () => {
+      throw new Error('disk full');
+    }), /disk full/);
+    assert.deepEqual(readdirSync(dir), []);
+    let tmp = '';
+    await assert.rejects(
+      replaceReportFolder(dir, async (into) => {
+        tmp = into;
+        writeFileSync(path.join(into, 'notes.csv'), 'new');
+        writeFileSync(path.join(dir, 'arrived.txt'), 'during the run');
+      }),
+      (e: Error) => e.message === `${dir}: was empty when this run started and now holds arrived.txt; this run's report was left in ${tmp}`,
+    );
+    assert.equal(readFileSync(path.join(tmp, 'notes.csv'), 'utf8'), 'new');
+    assert.equal(readFileSync(path.join(dir, 'arrived.txt'), 'utf8'), 'during the run');
+  });
+
+  it('a move cut short is taken back: the folder holds nothing but the hidden folder of the report, named', async () => {
+    const dir = fresh();
+    let calls = 0;
+    const failThird = { renameSync: (a: string, b: string): void => (++calls === 3 ? (() => { throw new Error('EIO: simulated'); })() : renameSync(a, b)) };
+    let tmp = '';
+    await assert.rejects(
+      replaceReportFolder(dir, async (into) => {
+        tmp = into;
+        await writer(REPORT_FILES, 'new')(into);
+      }, {}, failThird),
+      (e: Error) => e.message === `${dir}: could not move this run's report there (EIO: simulated); it holds nothing but this run's report, in ${tmp}`,
+    );
+    assert.deepEqual(readdirSync(dir), [path.basename(tmp)]);
+    assert.ok(existsSync(path.join(tmp, REPORT_MARKER)) && existsSync(path.join(tmp, 'notes.csv')) && existsSync(path.join(tmp, 'audio')));
   });
 });
 

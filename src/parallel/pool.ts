@@ -20,11 +20,14 @@ type FromWorker<R> = { kind: 'results'; results: R[] } | { kind: 'error'; messag
 
 /**
  * Starts a worker from a module URL. A `.ts` module is loaded through tsx's loader, which worker
- * threads do not inherit from the parent.
+ * threads do not inherit from the parent. The loader is named by the URL this module resolves it
+ * to: an evaluated worker resolves bare names from the working directory, so `tsx` would not be
+ * found when a command runs from outside the project (`npx tsx /path/to/pipelines/…`).
  */
 export function startWorker(moduleUrl: URL, data: unknown): Worker {
   if (moduleUrl.pathname.endsWith('.ts')) {
-    const boot = `import { register } from 'tsx/esm/api'; register(); await import(${JSON.stringify(moduleUrl.href)});`;
+    const tsxApi = import.meta.resolve('tsx/esm/api');
+    const boot = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(moduleUrl.href)});`;
     return new Worker(boot, { eval: true, workerData: data });
   }
   return new Worker(moduleUrl, { workerData: data });

@@ -187,7 +187,9 @@ export function checkReportFolder(dir: string): ReportFolderState {
       throw new Error(`${dir}: an eval-nsynth report, but it also holds ${r.foreign.replace(/[/@]$/, '')}, which no report writes; a report is replaced whole, so move that out or choose another folder`);
     }
   }
-  checkWritable(path.dirname(dir), dir);
+  // An empty folder is filled in place (its own write permission matters); a report is replaced by
+  // renames in its parent.
+  checkWritable(top.length === 0 ? dir : path.dirname(dir), dir);
   return top.length === 0 ? 'empty' : 'report';
 }
 
@@ -212,6 +214,52 @@ function removeOldReport(old: string, dir: string): void {
   }
 }
 
+/** Writes the report into `into` and then its marker, listing what was written; removes `into` if writing fails. */
+async function writeMarked<T>(into: string, write: (into: string) => Promise<T>, marker: Record<string, unknown>): Promise<T> {
+  try {
+    const result = await write(into);
+    const files = listEntries(into).filter((e) => e !== REPORT_MARKER);
+    writeFileSync(path.join(into, REPORT_MARKER), `${JSON.stringify({ format: REPORT_FORMAT, ...marker, files }, null, 2)}\n`);
+    return result;
+  } catch (e) {
+    rmSync(into, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/**
+ * The report into a folder that exists and is empty: written into a hidden folder inside it, then
+ * its entries moved up one by one, the marker last (a move cut short never leaves a folder that
+ * looks like a complete report). Filling the folder instead of replacing it keeps its mode, owner
+ * and identity: `--out .` in an empty folder leaves the shell in the report, and a mount point or
+ * a folder in a read-only parent works.
+ */
+async function fillEmptyFolder<T>(dir: string, write: (into: string) => Promise<T>, marker: Record<string, unknown>, fs: ReportFolderFs): Promise<T> {
+  const tmp = mkdtempSync(path.join(dir, '.eval-nsynth-'));
+  const result = await writeMarked(tmp, write, marker);
+  // Checked again: whatever appeared in the folder meanwhile is not ours to mix a report into.
+  const other = readdirSync(dir).sort().find((n) => n !== path.basename(tmp));
+  if (other !== undefined) throw new Error(`${dir}: was empty when this run started and now holds ${other}; this run's report was left in ${tmp}`);
+  const names = readdirSync(tmp).filter((n) => n !== REPORT_MARKER).sort();
+  const moved: string[] = [];
+  try {
+    for (const n of [...names, REPORT_MARKER]) {
+      fs.renameSync(path.join(tmp, n), path.join(dir, n));
+      moved.push(n);
+    }
+  } catch (e) {
+    const why = (e as Error).message;
+    try {
+      for (const n of moved.reverse()) fs.renameSync(path.join(dir, n), path.join(tmp, n));
+    } catch (back) {
+      throw new Error(`${dir}: could not move this run's report there (${why}) nor take back what had moved (${(back as Error).message}); the rest is in ${tmp}`);
+    }
+    throw new Error(`${dir}: could not move this run's report there (${why}); it holds nothing but this run's report, in ${tmp}`);
+  }
+  rmdirSync(tmp);
+  return result;
+}
+
 /** File-system calls `replaceReportFolder` makes that a test may make fail. */
 export interface ReportFolderFs {
   readonly renameSync: (from: string, to: string) => void;
@@ -222,7 +270,7 @@ export interface ReportFolderFs {
  * marks it with the list of what was written, and only then puts it in place of `dir` (rename; a
  * previous report is moved aside and then removed entry by entry): no file of an earlier run
  * survives, nothing else is removed, and a run that fails while writing leaves the previous report
- * as it was.
+ * as it was. A folder that exists and is empty is filled in place instead (`fillEmptyFolder`).
  *
  * @param dir absolute path, a real path (`realReportPath`: the rename would replace a link)
  * @param write writes the report's files into the folder it is given (which exists)
@@ -232,21 +280,13 @@ export interface ReportFolderFs {
  */
 export async function replaceReportFolder<T>(dir: string, write: (into: string) => Promise<T>, marker: Record<string, unknown> = {}, fs: ReportFolderFs = { renameSync }): Promise<T> {
   const parent = path.dirname(dir);
-  checkReportFolder(dir);
+  if (checkReportFolder(dir) === 'empty') return fillEmptyFolder(dir, write, marker, fs);
   // A hidden sibling: on the same file system, so the final rename is atomic.
   mkdirSync(parent, { recursive: true });
   const tmp = mkdtempSync(path.join(parent, `.${path.basename(dir)}.eval-nsynth-`));
   // mkdtemp's random suffix never ends in `.old`, so no other run's folder has this name.
   const old = `${tmp}.old`;
-  let result: T;
-  try {
-    result = await write(tmp);
-    const files = listEntries(tmp).filter((e) => e !== REPORT_MARKER);
-    writeFileSync(path.join(tmp, REPORT_MARKER), `${JSON.stringify({ format: REPORT_FORMAT, ...marker, files }, null, 2)}\n`);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  const result = await writeMarked(tmp, write, marker);
   // Checked again: the run may have lasted hours, and whatever appeared at `dir` meanwhile is not
   // ours to remove. The finished report is kept where it was written, and named.
   try {
