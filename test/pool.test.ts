@@ -4,7 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { WorkerPool } from '../src/parallel/pool.ts';
+import { tempDir } from './helpers.ts';
 
 const ECHO = new URL('./fixtures/echo-worker.ts', import.meta.url);
 
@@ -42,4 +44,19 @@ test('pool: queue depths 1, 2 and Infinity answer every task once; Infinity deal
   } finally {
     await pool.close();
   }
+});
+
+test('pool: a TypeScript worker starts when the command runs from outside the project (tsx resolved by the parent, not the working directory)', () => {
+  const outside = tempDir('pool-cwd');
+  const script = [
+    `const { WorkerPool } = await import(${JSON.stringify(new URL('../src/parallel/pool.ts', import.meta.url).href)});`,
+    `const pool = new WorkerPool(new URL(${JSON.stringify(ECHO.href)}), null, 1);`,
+    'const got = [];',
+    'await pool.run([1, 2, 3], 1, (r) => got.push(r.task));',
+    'await pool.close();',
+    'console.log(JSON.stringify(got.sort()));',
+  ].join('\n');
+  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script], { cwd: outside, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '[1,2,3]');
 });
