@@ -26,6 +26,7 @@ import { renderOptionsOf } from '../src/dataset/patch-file.ts';
 import { openDataset, loadAudio, paramsOf } from '../src/dataset/reader.ts';
 import { RealFftPlan } from '../src/dsp/fft.ts';
 import { hannPeriodic } from '../src/dsp/window.ts';
+import { carrierComponentDb, rightByCarrierLevel } from '../src/eval/carrier-errors.ts';
 import { refinePatch } from '../src/eval/refine.ts';
 import { renderSnapped } from '../src/eval/resynth.ts';
 import { logSpectrumBinHz } from '../src/features/log-spectrum.ts';
@@ -33,6 +34,7 @@ import { initBackend } from '../src/model/backend.ts';
 import { carrierProbabilities, decodeCarrier, loadCarrierNet } from '../src/model/carrier-net.ts';
 import { readModelJson } from '../src/model/io.ts';
 import { readSplit } from '../src/model/train-cnn.ts';
+import { getAlgorithm } from '../src/synth/algorithms.ts';
 import { NoteScratch } from '../src/synth/note.ts';
 import { PARAM_SPECS } from '../src/synth/params.ts';
 import { snapRatio } from '../src/synth/snap.ts';
@@ -99,6 +101,11 @@ async function main(argv: readonly string[]): Promise<number> {
   const readOut: number[] = [];
   const median: number[] = [];
   const rank: number[] = [];
+  // The level of each note's carrier component (single-carrier algorithms only; see carrier-errors.ts).
+  const levels: number[] = [];
+  const alg = getAlgorithm(index.config.algorithm);
+  const direct = alg.carriers.length === 1 && alg.carriers[0] === 0 ? (alg.inputs[0] as readonly number[]) : null;
+  const betaAt = Array.from({ length: 5 }, (_, i) => PARAM_SPECS.findIndex((p) => p.name === `beta_${i + 1}`));
   for (let s = 0; s < split.test.length; s += 50) {
     const rows = split.test.slice(s, s + 50);
     const notes = await Promise.all(rows.map((r) => loadAudio(index, r)));
@@ -106,6 +113,7 @@ async function main(argv: readonly string[]): Promise<number> {
     rows.forEach((r, b) => {
       const t = paramsOf(index, r)[0] as number;
       truth.push(t);
+      if (direct) levels.push(carrierComponentDb(betaAt.map((j) => paramsOf(index, r)[j] as number), direct));
       readOut.push(decodeCarrier(spectrum, p, b * spectrum.count));
       median.push(posteriorMedian(p, b * spectrum.count, hzOf));
       rank.push(modesOf(p, b * spectrum.count, hzOf, spectrum.binCents).findIndex((m) => cents(m.hz, t) < 50));
@@ -119,6 +127,11 @@ async function main(argv: readonly string[]): Promise<number> {
     return `  ${name.padEnd(18)} MAE ${mae.toFixed(1).padStart(7)} Hz | median ${(c[n >> 1] as number).toFixed(1).padStart(6)} cents | within 50 cents ${((100 * c.filter((v) => v < 50).length) / n).toFixed(1)} %`;
   };
   process.stdout.write(`carrier net of ${modelDir}, test split (${n} notes):\n${line('read-out (mode)', readOut)}\n${line('posterior median', median)}\n`);
+  if (direct) {
+    const bands = rightByCarrierLevel(truth.map((t, i) => ({ truthHz: t, predictedHz: readOut[i] as number, levelDb: levels[i] as number })));
+    const label = (b: { loDb: number; hiDb: number }): string => (Number.isFinite(b.loDb) ? `${b.loDb}…${b.hiDb} dB` : `< ${b.hiDb} dB`);
+    process.stdout.write(`  read-out right per level of the carrier's own component: ${bands.map((b) => `${label(b)} ${b.notes} notes ${b.notes ? ((100 * b.right) / b.notes).toFixed(1) : '–'} %`).join(', ')}\n`);
+  }
   process.stdout.write(`  true carrier among the net's k most probable modes: ${[1, 2, 3, 5, 10].map((k) => `k=${k} ${((100 * rank.filter((r) => r >= 0 && r < k).length) / n).toFixed(1)} %`).join(', ')}\n`);
 
   if (args.search > 0) {

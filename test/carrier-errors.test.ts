@@ -4,7 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { carrierErrorStructure, simplestRatioNear } from '../src/eval/carrier-errors.ts';
+import { besselJ0 } from '../src/dsp/bessel.ts';
+import { carrierComponentDb, carrierErrorStructure, rightByCarrierLevel, simplestRatioNear } from '../src/eval/carrier-errors.ts';
 
 const cents = (c: number): number => 2 ** (c / 1200);
 
@@ -79,4 +80,52 @@ test('the chance level is the covered share of the cents axis around each miss',
   const expected = (covered(2900, 3100) + covered(600, 800)) / 2;
   assert.ok(Math.abs(t.chanceShare - expected) < 1e-4, `${t.chanceShare} vs ${expected}`);
   assert.equal(carrierErrorStructure([{ truthHz: 100, predictedHz: 100 }]).chanceShare, 0);
+});
+
+test('besselJ0 matches reference values (scipy.special.j0) and its integral form', () => {
+  const ref: [number, number][] = [[0, 1], [0.5, 0.938469807240813], [1, 0.7651976865579665], [2.404825557695773, 0], [3, -0.2600519549019335], [5, -0.1775967713143383], [5.520078110286311, 0], [8, 0.1716508071375539], [-8, 0.1716508071375539], [12, 0.04768931079683335], [20, 0.16702466434058322], [30, -0.08636798358104031]];
+  for (const [x, v] of ref) assert.ok(Math.abs(besselJ0(x) - v) < (Math.abs(x) <= 8 ? 1e-13 : 1e-9), `J0(${x}) = ${besselJ0(x)}, expected ${v}`);
+  // J0(x) = (1/π) ∫_0^π cos(x sin θ) dθ, by the midpoint rule (spectrally accurate for this periodic integrand).
+  for (const x of [0.3, 1.7, 4.2, 6.9, 15.5, 22.5]) {
+    const n = 2000;
+    let s = 0;
+    for (let i = 0; i < n; i++) s += Math.cos(x * Math.sin((Math.PI * (i + 0.5)) / n));
+    assert.ok(Math.abs(besselJ0(x) - s / n) < 1e-9, `J0(${x})`);
+  }
+});
+
+test('carrierComponentDb is the level of the carrier partial of a two-modulator phase modulation (measured by a DFT)', () => {
+  // sin(2π·fc·t + β4·sin(2π·f4·t) + β5·sin(2π·f5·t)) over 1 s at 8 kHz: every partial on a DFT bin;
+  // f4 and f5 chosen so that no sideband within reach lands on fc.
+  const rate = 8000;
+  const [fc, f4, f5] = [1000, 137, 211];
+  for (const [b4, b5] of [[0.5, 1.2], [2.0, 0.7], [2.404825557695773, 1.0], [3.3, 4.1]] as const) {
+    let re = 0;
+    let im = 0;
+    for (let n = 0; n < rate; n++) {
+      const t = n / rate;
+      const x = Math.sin(2 * Math.PI * fc * t + b4 * Math.sin(2 * Math.PI * f4 * t) + b5 * Math.sin(2 * Math.PI * f5 * t));
+      re += x * Math.cos(2 * Math.PI * fc * t);
+      im += x * Math.sin(2 * Math.PI * fc * t);
+    }
+    const amp = (2 * Math.hypot(re, im)) / rate;
+    const db = carrierComponentDb([0, 0, 0, b4, b5], [4, 5]);
+    if (amp > 1e-6) assert.ok(Math.abs(20 * Math.log10(amp) - db) < 1e-6, `β ${b4}, ${b5}: measured ${20 * Math.log10(amp)} dB, formula ${db} dB`);
+    else assert.ok(db < -100, `β ${b4}: an empty carrier should read below −100 dB, got ${db}`);
+  }
+  assert.equal(carrierComponentDb([1, 2, 3, 0, 0], [4, 5]), 0, 'no modulation of the carrier: 0 dB');
+  assert.throws(() => carrierComponentDb([1, 2], [4]), /no index for modulator 4/);
+});
+
+test('rightByCarrierLevel counts right carriers per level band, the top band closed', () => {
+  const item = (levelDb: number, cents: number) => ({ truthHz: 1000, predictedHz: 1000 * 2 ** (cents / 1200), levelDb });
+  const bands = rightByCarrierLevel([item(-120, 0), item(-30, 10), item(-25, 600), item(-10, 49), item(0, 0), item(-0.5, 51), item(-7, 1200)]);
+  assert.deepEqual(bands.map((b) => [b.loDb, b.hiDb, b.notes, b.right]), [
+    [-Infinity, -30, 1, 1],
+    [-30, -20, 2, 1],
+    [-20, -10, 0, 0],
+    [-10, -5, 2, 1],
+    [-5, 0, 2, 1],
+  ]);
+  assert.throws(() => rightByCarrierLevel([], 50, [0, -10]), /ascending/);
 });

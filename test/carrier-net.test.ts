@@ -123,6 +123,7 @@ test('train-carrier: trains into <model>/carrier, resumes, and the model then pr
   assert.match(metrics, /^pooled,all,/m);
   assert.match(metrics, /^carrier_cents,carrier_hz,cents,,,,[\d.e+]+,[\d.e+]+$/m);
   assert.match(readFileSync(path.join(dir, 'report.html'), 'utf8'), /Carrier errors by kind.*\d+ of 3 test notes/s);
+  assert.match(readFileSync(path.join(dir, 'report.html'), 'utf8'), /Right carriers per level of the carrier's own component.*below -30 dB/s);
   // A consistency check (both go through carrierProbabilities and decodeCarrier): the script's
   // read-out must line its notes up with the test split exactly as train-carrier does.
   const analysis = spawnSync(process.execPath, ['--import', 'tsx', 'bench/carrier-analysis.ts', '--model', model, '--search', '3', '--budget', '4'], { cwd: REPO_ROOT, encoding: 'utf8' });

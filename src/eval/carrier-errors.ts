@@ -9,6 +9,8 @@
  * of it, or does not hear it at all; the carrier bands say where the hertz of the MAE come from.
  */
 
+import { besselJ0 } from '../dsp/bessel.ts';
+
 /** A fraction num/den of whole numbers in lowest terms, and how far a value is from it. */
 export interface NearRatio {
   readonly num: number;
@@ -176,4 +178,60 @@ export function carrierErrorStructure(pairs: readonly { readonly truthHz: number
     bands,
     options: o,
   };
+}
+
+/**
+ * Level of the carrier operator's own component, dB relative to an unmodulated carrier:
+ * 20·log10 |Π J0(β_k)| over the modulators k that phase-modulate the carrier directly. With
+ * incommensurate modulator frequencies that product is the component's amplitude exactly
+ * (e^{iβ sin θ} averages to J0(β) over θ, whatever modulates θ); with commensurate ones, sidebands
+ * that land on the carrier's frequency add to it, so this is the patch's nominal level there.
+ * Why it is reported: an estimator that looks for the carrier's peak loses it when the indices
+ * empty it (β near 2.405 or 5.520), and must then find it from the sidebands' pattern alone.
+ *
+ * @param betas modulation index of modulator k at index k − 1, rad
+ * @param direct the modulators (numbers 1 … betas.length) that modulate the carrier directly
+ * @returns dB (≤ 0), floored at −120
+ */
+export function carrierComponentDb(betas: readonly number[], direct: readonly number[]): number {
+  let amp = 1;
+  for (const k of direct) {
+    const beta = betas[k - 1];
+    if (beta === undefined) throw new Error(`carrier component: no index for modulator ${k}`);
+    amp *= besselJ0(beta);
+  }
+  return Math.max(-120, 20 * Math.log10(Math.abs(amp)));
+}
+
+/** Edges of the carrier-level bands, dB, ascending (the first band is everything below −30 dB). */
+export const CARRIER_LEVEL_EDGES_DB: readonly number[] = Object.freeze([-Infinity, -30, -20, -10, -5, 0]);
+
+/** One band of carrier-component levels. */
+export interface CarrierLevelBand {
+  readonly loDb: number;
+  readonly hiDb: number;
+  readonly notes: number;
+  /** Notes within `rightCents` of the true carrier. */
+  readonly right: number;
+}
+
+/**
+ * How often the carrier is right per band of its component's level (`carrierComponentDb`).
+ *
+ * @param items true and predicted carriers, Hz, with the level of each note's carrier component, dB
+ * @param rightCents a note counts as right within this many cents
+ * @param edgesDb band edges, ascending; the last band includes its upper edge
+ */
+export function rightByCarrierLevel(items: readonly { readonly truthHz: number; readonly predictedHz: number; readonly levelDb: number }[], rightCents = DEFAULTS.rightCents, edgesDb: readonly number[] = CARRIER_LEVEL_EDGES_DB): CarrierLevelBand[] {
+  if (edgesDb.length < 2 || edgesDb.some((e, i) => i > 0 && !(e > (edgesDb[i - 1] as number)))) throw new Error(`level edges must be ascending, at least two: ${edgesDb.join(', ')}`);
+  const bands = edgesDb.slice(1).map((hi, i) => ({ loDb: edgesDb[i] as number, hiDb: hi, notes: 0, right: 0 }));
+  for (const it of items) {
+    const last = bands.length - 1;
+    const b = bands.findIndex((band, i) => it.levelDb >= band.loDb && (it.levelDb < band.hiDb || (i === last && it.levelDb <= band.hiDb)));
+    if (b < 0) continue;
+    const band = bands[b] as (typeof bands)[number];
+    band.notes++;
+    if (Math.abs(1200 * Math.log2(Math.max(it.predictedHz, 1e-3) / it.truthHz)) < rightCents) band.right++;
+  }
+  return bands;
 }

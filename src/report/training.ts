@@ -5,8 +5,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CHANCE_WINDOW_CENTS, carrierErrorStructure } from '../eval/carrier-errors.ts';
+import { CHANCE_WINDOW_CENTS, carrierComponentDb, carrierErrorStructure, rightByCarrierLevel } from '../eval/carrier-errors.ts';
 import type { TestMetrics } from '../model/train-cnn.ts';
+import { ALGORITHM_NAMES, getAlgorithm } from '../synth/algorithms.ts';
 import { PARAM_SPECS } from '../synth/params.ts';
 import { escapeHtml } from './format.ts';
 
@@ -69,10 +70,34 @@ function perParamTable(metrics: TestMetrics): string {
 }
 
 /**
- * The carrier's misses sorted by kind (another partial of the patch, at a simple ratio of the true
- * carrier, vs anything else) and the carrier's MAE per band of true carriers.
+ * The notes' carrier-component levels (`carrierComponentDb`), or null when the algorithm is unknown
+ * or has other carriers than the carrier operator (then "the carrier's component" is not one thing).
  */
-function carrierErrorSection(metrics: TestMetrics): string {
+function carrierLevels(metrics: TestMetrics, algorithm: string | undefined): number[] | null {
+  if (algorithm === undefined || !ALGORITHM_NAMES.includes(algorithm)) return null;
+  const alg = getAlgorithm(algorithm);
+  if (alg.carriers.length !== 1 || alg.carriers[0] !== 0) return null;
+  // Operator k is modulator k (src/synth/render.ts), whose index is the parameter beta_k.
+  const betaAt = Array.from({ length: 5 }, (_, i) => PARAM_SPECS.findIndex((p) => p.name === `beta_${i + 1}`));
+  if (betaAt.some((i) => i < 0)) return null;
+  return metrics.pairs.map((p) => carrierComponentDb(betaAt.map((i) => p.truth[i] as number), alg.inputs[0] as readonly number[]));
+}
+
+/** The table of right carriers per level of the carrier's own component ('' without levels). */
+function carrierLevelTable(metrics: TestMetrics, levels: readonly number[] | null, rightCents: number): string {
+  if (levels === null || levels.length !== metrics.pairs.length) return '';
+  const bands = rightByCarrierLevel(metrics.pairs.map((p, i) => ({ truthHz: p.truth[0] as number, predictedHz: p.predicted[0] as number, levelDb: levels[i] as number })), rightCents);
+  const label = (b: { loDb: number; hiDb: number }): string => (Number.isFinite(b.loDb) ? `${b.loDb} … ${b.hiDb} dB` : `below ${b.hiDb} dB`);
+  const rows = bands.map((b) => `<tr><th scope="row">${label(b)}</th><td>${b.notes}</td><td>${b.notes > 0 ? ((100 * b.right) / b.notes).toFixed(1) : '–'} %</td></tr>`).join('');
+  return `<table><caption>Right carriers per level of the carrier's own component (20·log10|Π J0(β)| over the modulators feeding it)</caption><thead><tr><th scope="col">carrier component</th><th scope="col">notes</th><th scope="col">within ${rightCents} cents</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+/**
+ * The carrier's misses sorted by kind (another partial of the patch, at a simple ratio of the true
+ * carrier, vs anything else), the carrier's MAE per band of true carriers and, for single-carrier
+ * algorithms, how often it is right per level of its own spectral component.
+ */
+function carrierErrorSection(metrics: TestMetrics, algorithm: string | undefined): string {
   const s = carrierErrorStructure(metrics.pairs.map((p) => ({ truthHz: p.truth[0] as number, predictedHz: p.predicted[0] as number })));
   const o = s.options;
   const misses = s.notes - s.right;
@@ -89,7 +114,7 @@ function carrierErrorSection(metrics: TestMetrics): string {
 <p>${s.right} of ${s.notes} test notes (${pct(s.right, s.notes)} %) are within ${o.rightCents} cents of the true carrier. Of the ${misses} misses,
 <strong>${s.atRatio} (${pct(s.atRatio, misses)} %) lie within ${o.toleranceCents} cents of a ratio a/b of the true carrier</strong> (a, b ≤ ${o.maxTerm}):
 another partial of the patch taken for the carrier. By chance (each miss moved at random by up to ±${CHANCE_WINDOW_CENTS} cents) ${(100 * s.chanceShare).toFixed(1)} % would. The other ${s.elsewhere} misses are near no such ratio.</p>
-<div class="grid">${confusionTable}${bandTable}</div>`;
+<div class="grid">${confusionTable}${bandTable}${carrierLevelTable(metrics, carrierLevels(metrics, algorithm), o.rightCents)}</div>`;
 }
 
 /** Reads history.csv (written by the trainer) into columns. */
@@ -105,6 +130,7 @@ function readHistory(outDir: string): Record<string, number[]> {
 /** A train-cnn run's config.json, or null when there is none readable. */
 interface RunConfig {
   readonly config?: Record<string, unknown>;
+  readonly dataset?: { config?: { algorithm?: string } };
   readonly backend?: { name?: string; threads?: number };
 }
 function readRunConfig(outDir: string): RunConfig | null {
@@ -159,7 +185,7 @@ Carrier error: median ${metrics.carrierCents.median.toFixed(1)} cents, 90th perc
 <h2>Learning curves</h2><div class="grid">${loss}${mae}${cents}</div>
 <h2>Test errors per parameter</h2>
 ${perParamTable(metrics)}
-${carrierErrorSection(metrics)}
+${carrierErrorSection(metrics, runConfig?.dataset?.config?.algorithm)}
 <h2>Predicted vs true (test split)</h2><div class="grid">${scatters}</div>
 </body></html>
 `;
@@ -202,7 +228,7 @@ With the CNN's other 14 parameters, pooled over the 15 in original units (the pa
 <strong>MAE ${metrics.pooled.mae.toPrecision(5)}</strong>, RMSE ${metrics.pooled.rmse.toPrecision(5)}.</p>
 <h2>Learning curves</h2><div class="grid">${loss}${cents}${within}</div>
 <h2>Carrier, predicted vs true (test split)</h2><div class="grid">${carrierScatter}</div>
-${carrierErrorSection(metrics)}
+${carrierErrorSection(metrics, readRunConfig(path.dirname(carrierDir))?.dataset?.config?.algorithm)}
 <h2>Test errors per parameter (combined predictor)</h2>
 ${perParamTable(metrics)}
 </body></html>
