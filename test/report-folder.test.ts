@@ -45,6 +45,25 @@ function writer(files: readonly string[], tag: string): (into: string) => Promis
     return tag;
   };
 }
+/**
+ * A run into `dir` during which a user's file arrives there: it must be refused with the finished
+ * report kept (returned with the error) and the user's file left as it is.
+ */
+async function runWithArrival(dir: string): Promise<{ tmp: string; error: Error }> {
+  let tmp = '';
+  const error = await replaceReportFolder(dir, async (into) => {
+    tmp = into;
+    writeFileSync(path.join(into, 'notes.csv'), 'new');
+    writeFileSync(path.join(dir, 'arrived.txt'), 'during the run');
+  }).then(
+    () => null,
+    (e: Error) => e,
+  );
+  assert.ok(error, 'the run should have been refused');
+  assert.equal(readFileSync(path.join(tmp, 'notes.csv'), 'utf8'), 'new');
+  assert.equal(readFileSync(path.join(dir, 'arrived.txt'), 'utf8'), 'during the run');
+  return { tmp, error };
+}
 const REPORT_FILES = ['notes.csv', 'summary.csv', 'skipped.csv', 'index.html', 'brass.csv', 'brass.html', 'audio/brass_acoustic_006-060-100.cnn.wav'];
 
 describe('replaceReportFolder', () => {
@@ -160,17 +179,8 @@ describe('replaceReportFolder', () => {
   it('keeps the finished report, named, when the folder became foreign during the run', async () => {
     const dir = path.join(fresh(), 'run');
     await replaceReportFolder(dir, writer(['notes.csv'], 'old'));
-    let tmp = '';
-    await assert.rejects(
-      replaceReportFolder(dir, async (into) => {
-        tmp = into;
-        writeFileSync(path.join(into, 'notes.csv'), 'new');
-        writeFileSync(path.join(dir, 'arrived.txt'), 'during the run');
-      }),
-      (e: Error) => e.message.includes('holds arrived.txt') && e.message.endsWith(`this run's report was left in ${tmp}`),
-    );
-    assert.equal(readFileSync(path.join(tmp, 'notes.csv'), 'utf8'), 'new');
-    assert.equal(readFileSync(path.join(dir, 'arrived.txt'), 'utf8'), 'during the run');
+    const { tmp, error } = await runWithArrival(dir);
+    assert.ok(error.message.includes('holds arrived.txt') && error.message.endsWith(`this run's report was left in ${tmp}`), error.message);
   });
 
   it('puts the previous report back, and names both folders, when the new one cannot be moved in', async () => {
@@ -231,17 +241,8 @@ describe('replaceReportFolder into an empty folder', () => {
       throw new Error('disk full');
     }), /disk full/);
     assert.deepEqual(readdirSync(dir), []);
-    let tmp = '';
-    await assert.rejects(
-      replaceReportFolder(dir, async (into) => {
-        tmp = into;
-        writeFileSync(path.join(into, 'notes.csv'), 'new');
-        writeFileSync(path.join(dir, 'arrived.txt'), 'during the run');
-      }),
-      (e: Error) => e.message === `${dir}: was empty when this run started and now holds arrived.txt; this run's report was left in ${tmp}`,
-    );
-    assert.equal(readFileSync(path.join(tmp, 'notes.csv'), 'utf8'), 'new');
-    assert.equal(readFileSync(path.join(dir, 'arrived.txt'), 'utf8'), 'during the run');
+    const { tmp, error } = await runWithArrival(dir);
+    assert.equal(error.message, `${dir}: was empty when this run started and now holds arrived.txt; this run's report was left in ${tmp}`);
   });
 
   it('a move cut short is taken back: the folder holds nothing but the hidden folder of the report, named', async () => {
