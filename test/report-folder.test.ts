@@ -64,6 +64,16 @@ async function runWithArrival(dir: string): Promise<{ tmp: string; error: Error 
   assert.equal(readFileSync(path.join(dir, 'arrived.txt'), 'utf8'), 'during the run');
   return { tmp, error };
 }
+/** Real renames, except the calls (counted from 1) that `fails` picks, which throw `message`. */
+function failingRenames(fails: (call: number) => boolean, message: string): { renameSync: (from: string, to: string) => void } {
+  let calls = 0;
+  return {
+    renameSync: (from, to) => {
+      if (fails(++calls)) throw new Error(message);
+      renameSync(from, to);
+    },
+  };
+}
 const REPORT_FILES = ['notes.csv', 'summary.csv', 'skipped.csv', 'index.html', 'brass.csv', 'brass.html', 'audio/brass_acoustic_006-060-100.cnn.wav'];
 
 describe('replaceReportFolder', () => {
@@ -188,8 +198,7 @@ describe('replaceReportFolder', () => {
     await replaceReportFolder(dir, writer(REPORT_FILES, 'old'));
     const before = snapshot(dir);
     // The second rename (the new report into place) fails; the rest are real.
-    let calls = 0;
-    const failSecond = { renameSync: (a: string, b: string): void => (++calls === 2 ? (() => { throw new Error('EXDEV: simulated'); })() : renameSync(a, b)) };
+    const failSecond = failingRenames((call) => call === 2, 'EXDEV: simulated');
     let tmp = '';
     await assert.rejects(
       replaceReportFolder(dir, async (into) => {
@@ -203,8 +212,7 @@ describe('replaceReportFolder', () => {
     rmSync(tmp, { recursive: true });
 
     // And when the way back fails as well, both places are named and nothing is removed.
-    calls = 0;
-    const failFromSecond = { renameSync: (a: string, b: string): void => (++calls >= 2 ? (() => { throw new Error('EIO: simulated'); })() : renameSync(a, b)) };
+    const failFromSecond = failingRenames((call) => call >= 2, 'EIO: simulated');
     await assert.rejects(
       replaceReportFolder(dir, async (into) => {
         tmp = into;
@@ -247,8 +255,7 @@ describe('replaceReportFolder into an empty folder', () => {
 
   it('a move cut short is taken back: the folder holds nothing but the hidden folder of the report, named', async () => {
     const dir = fresh();
-    let calls = 0;
-    const failThird = { renameSync: (a: string, b: string): void => (++calls === 3 ? (() => { throw new Error('EIO: simulated'); })() : renameSync(a, b)) };
+    const failThird = failingRenames((call) => call === 3, 'EIO: simulated');
     let tmp = '';
     await assert.rejects(
       replaceReportFolder(dir, async (into) => {
