@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { checkReportFolder, isWithinFolder, realReportPath, REPORT_FORMAT, REPORT_MARKER, replaceReportFolder } from '../src/report/report-folder.ts';
+import { checkReportFolder, isMountPoint, isWithinFolder, realReportPath, REPORT_FORMAT, REPORT_MARKER, replaceReportFolder } from '../src/report/report-folder.ts';
 import { tempDir } from './helpers.ts';
 
 const root = tempDir('fmmatch-report-folder-test-');
@@ -266,6 +266,84 @@ describe('replaceReportFolder into an empty folder', () => {
     );
     assert.deepEqual(readdirSync(dir), [path.basename(tmp)]);
     assert.ok(existsSync(path.join(tmp, REPORT_MARKER)) && existsSync(path.join(tmp, 'notes.csv')) && existsSync(path.join(tmp, 'audio')));
+  });
+});
+
+describe('replaceReportFolder over a report that cannot be renamed (a mount point)', () => {
+  /** Real renames (the calls `fails` picks throw), with `dir` taken for a mount point. */
+  const mounted = (dir: string, fails: (call: number) => boolean = () => false) => ({ ...failingRenames(fails, 'EIO: simulated'), isMountPoint: (d: string) => d === dir });
+
+  it('replaces the report inside the folder: same folder (inode), the new report whole, nothing hidden left', async () => {
+    const dir = fresh();
+    await replaceReportFolder(dir, writer(REPORT_FILES, 'old'));
+    const before = statSync(dir);
+    assert.equal(await replaceReportFolder(dir, writer(['notes.csv', 'keyboard.csv'], 'new'), {}, mounted(dir)), 'new');
+    assert.equal(statSync(dir).ino, before.ino, 'the folder was replaced, not written into');
+    assert.deepEqual(readdirSync(dir).sort(), ['eval-nsynth.json', 'keyboard.csv', 'notes.csv']);
+    assert.equal(readFileSync(path.join(dir, 'notes.csv'), 'utf8'), 'new notes.csv');
+    assert.deepEqual(JSON.parse(readFileSync(path.join(dir, REPORT_MARKER), 'utf8')).files, ['keyboard.csv', 'notes.csv']);
+    // A report from before the marker is replaced the same way.
+    const legacy = fresh();
+    for (const f of ['notes.csv', 'summary.csv', 'skipped.csv', 'index.html', 'brass.html']) writeFileSync(path.join(legacy, f), 'legacy');
+    await replaceReportFolder(legacy, writer(['notes.csv'], 'new'), {}, mounted(legacy));
+    assert.deepEqual(readdirSync(legacy).sort(), ['eval-nsynth.json', 'notes.csv']);
+  });
+
+  it('a user file that arrived during the run stops it: the previous report and the file stay, the new report is named', async () => {
+    const dir = fresh();
+    await replaceReportFolder(dir, writer(['notes.csv', 'index.html'], 'old'));
+    let tmp = '';
+    await assert.rejects(
+      replaceReportFolder(dir, async (into) => {
+        tmp = into;
+        writeFileSync(path.join(into, 'notes.csv'), 'new');
+        writeFileSync(path.join(dir, 'thesis.tex'), 'mine');
+      }, {}, mounted(dir)),
+      (e: Error) => e.message === `${dir}: an eval-nsynth report, but it now also holds thesis.tex, which no report writes; this run's report was left in ${tmp}`,
+    );
+    assert.equal(readFileSync(path.join(dir, 'notes.csv'), 'utf8'), 'old notes.csv');
+    assert.equal(readFileSync(path.join(dir, 'thesis.tex'), 'utf8'), 'mine');
+    assert.equal(readFileSync(path.join(tmp, 'notes.csv'), 'utf8'), 'new');
+  });
+
+  it('a move cut short is taken back: the previous report is as it was, the new one named', async () => {
+    for (const failing of [2, 9]) {
+      // Call 2 moves the previous report's second entry aside; call 9 moves one of this run's up.
+      const dir = fresh();
+      await replaceReportFolder(dir, writer(REPORT_FILES, 'old'));
+      const before = snapshot(dir);
+      let tmp = '';
+      await assert.rejects(
+        replaceReportFolder(dir, async (into) => {
+          tmp = into;
+          await writer(REPORT_FILES, 'new')(into);
+        }, {}, mounted(dir, (call) => call === failing)),
+        (e: Error) => e.message === `${dir}: could not move this run's report there (EIO: simulated); the previous report is back, this run's is in ${tmp}`,
+      );
+      // Nothing but the previous report and this run's hidden folder: the second hidden folder is gone.
+      const hidden = path.basename(tmp);
+      assert.deepEqual(Object.fromEntries(Object.entries(snapshot(dir)).filter(([k]) => !k.startsWith(hidden))), before, `call ${failing}: the previous report is not back as it was`);
+      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.')), [hidden]);
+      assert.equal(readFileSync(path.join(tmp, 'notes.csv'), 'utf8'), 'new notes.csv');
+    }
+  });
+});
+
+describe('isMountPoint', () => {
+  it('agrees with the mount table (/proc/self/mountinfo) and says no for an ordinary folder', () => {
+    assert.equal(isMountPoint('/'), true);
+    assert.equal(isMountPoint(fresh()), false);
+    // Field 5 of each line is the mount point (octal escapes for spaces and the like).
+    const points = readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n').map((l) => (l.split(' ')[4] as string).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    const folders = points.filter((p) => {
+      try {
+        return statSync(p).isDirectory();
+      } catch {
+        return false;
+      }
+    });
+    assert.ok(folders.length >= 2, `the mount table lists ${folders.length} folders`);
+    for (const p of folders) assert.equal(isMountPoint(p), true, p);
   });
 });
 

@@ -49,9 +49,10 @@ export type ReportFolderState = 'absent' | 'empty' | 'report';
  * sorted, a folder before its contents; anything neither a file nor a folder (a symbolic link, a
  * socket) with a trailing `@` (no report writes one).
  */
-function listEntries(dir: string, prefix = ''): string[] {
+function listEntries(dir: string, prefix = '', skip: ReadonlySet<string> = new Set()): string[] {
   const out: string[] = [];
   for (const name of readdirSync(path.join(dir, prefix)).sort()) {
+    if (prefix === '' && skip.has(name)) continue;
     const rel = `${prefix}${name}`;
     const st = lstatSync(path.join(dir, rel));
     if (st.isDirectory()) {
@@ -67,8 +68,9 @@ function listEntries(dir: string, prefix = ''): string[] {
 /** How a folder reads as a report: not one, or one whose entries are all (`foreign` null) or not all a report's. */
 type ReportReading = { readonly report: false } | { readonly report: true; readonly entries: readonly string[]; readonly foreign: string | null };
 
-function readReport(dir: string): ReportReading {
-  const top = readdirSync(dir);
+/** `dir` read as a report, its top-level names in `skip` (this run's hidden folders inside it) left out. */
+function readReport(dir: string, skip: ReadonlySet<string> = new Set()): ReportReading {
+  const top = readdirSync(dir).filter((n) => !skip.has(n));
   let allowed: (entry: string) => boolean;
   if (top.includes(REPORT_MARKER)) {
     let marker: { format?: unknown; files?: unknown } | null;
@@ -92,7 +94,7 @@ function readReport(dir: string): ReportReading {
     if (!LEGACY_REPORT_FILES.every((f) => top.includes(f))) return { report: false };
     allowed = reportWrites;
   }
-  const entries = listEntries(dir);
+  const entries = listEntries(dir, '', skip);
   // A symbolic link (or socket, …) is never a report's, whatever a marker lists (a file named `x@`
   // and a link named `x` list alike).
   return { report: true, entries, foreign: entries.find((e) => e.endsWith('@') || !allowed(e)) ?? null };
@@ -187,10 +189,36 @@ export function checkReportFolder(dir: string): ReportFolderState {
       throw new Error(`${dir}: an eval-nsynth report, but it also holds ${r.foreign.replace(/[/@]$/, '')}, which no report writes; a report is replaced whole, so move that out or choose another folder`);
     }
   }
-  // An empty folder is filled in place (its own write permission matters); a report is replaced by
-  // renames in its parent.
-  checkWritable(top.length === 0 ? dir : path.dirname(dir), dir);
+  // An empty folder, and a report that renames in its parent cannot replace, are written in place
+  // (the folder's own write permission matters); any other report is replaced by renames in its parent.
+  checkWritable(top.length === 0 || replacedInPlace(dir) ? dir : path.dirname(dir), dir);
   return top.length === 0 ? 'empty' : 'report';
+}
+
+/**
+ * Whether `dir` is a mount point (or the root): another file system than its parent's, so it can be
+ * neither renamed nor replaced (EBUSY), only written into. A Docker volume mounted at `/reports`
+ * and given as `--out /reports` is one.
+ *
+ * @param dir absolute path of an existing folder
+ */
+export function isMountPoint(dir: string): boolean {
+  const parent = path.dirname(dir);
+  if (parent === dir) return true;
+  const st = statSync(dir);
+  const up = statSync(parent);
+  return st.dev !== up.dev || st.ino === up.ino;
+}
+
+/** Whether a previous report at `dir` must be replaced inside the folder: it is a mount point or its parent is read-only. */
+function replacedInPlace(dir: string, mountPoint: (dir: string) => boolean = isMountPoint): boolean {
+  if (mountPoint(dir)) return true;
+  try {
+    accessSync(path.dirname(dir), constants.W_OK);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 /**
@@ -228,41 +256,63 @@ async function writeMarked<T>(into: string, write: (into: string) => Promise<T>,
 }
 
 /**
- * The report into a folder that exists and is empty: written into a hidden folder inside it, then
- * its entries moved up one by one, the marker last (a move cut short never leaves a folder that
- * looks like a complete report). Filling the folder instead of replacing it keeps its mode, owner
- * and identity: `--out .` in an empty folder leaves the shell in the report, and a mount point or
- * a folder in a read-only parent works.
+ * The report written in place, into a folder that exists and is empty or holds a previous report
+ * that renames in its parent cannot replace (`replacedInPlace`): written into a hidden folder inside
+ * it; then the previous report's entries (its marker first) are moved into a second hidden folder,
+ * this run's entries moved up, its marker last, and the previous report removed entry by entry. A
+ * move cut short is taken back, and a folder never holds a marker beside files of another run.
+ * Filling the folder instead of replacing it keeps its mode, owner and identity: `--out .` leaves
+ * the shell in the report, and a mount point or a folder in a read-only parent works.
  */
-async function fillEmptyFolder<T>(dir: string, write: (into: string) => Promise<T>, marker: Record<string, unknown>, fs: ReportFolderFs): Promise<T> {
+async function writeInPlace<T>(dir: string, write: (into: string) => Promise<T>, marker: Record<string, unknown>, fs: ReportFolderFs, previous: boolean): Promise<T> {
   const tmp = mkdtempSync(path.join(dir, '.eval-nsynth-'));
   const result = await writeMarked(tmp, write, marker);
-  // Checked again: whatever appeared in the folder meanwhile is not ours to mix a report into.
-  const other = readdirSync(dir).sort().find((n) => n !== path.basename(tmp));
-  if (other !== undefined) throw new Error(`${dir}: was empty when this run started and now holds ${other}; this run's report was left in ${tmp}`);
-  const names = readdirSync(tmp).filter((n) => n !== REPORT_MARKER).sort();
-  const moved: string[] = [];
+  // Checked again: whatever appeared in the folder meanwhile is not ours to mix a report into, nor
+  // to remove.
+  const ours = new Set([path.basename(tmp)]);
+  let oldNames: string[] = [];
+  if (!previous) {
+    const other = readdirSync(dir).sort().find((n) => !ours.has(n));
+    if (other !== undefined) throw new Error(`${dir}: was empty when this run started and now holds ${other}; this run's report was left in ${tmp}`);
+  } else {
+    const r = readReport(dir, ours);
+    if (!r.report) throw new Error(`${dir}: held an eval-nsynth report when this run started and no longer does; this run's report was left in ${tmp}`);
+    if (r.foreign !== null) throw new Error(`${dir}: an eval-nsynth report, but it now also holds ${r.foreign.replace(/[/@]$/, '')}, which no report writes; this run's report was left in ${tmp}`);
+    const names = new Set(r.entries.map((e) => e.split('/')[0] as string));
+    // The marker first: a folder whose marker is gone is not taken for a complete report.
+    oldNames = names.has(REPORT_MARKER) ? [REPORT_MARKER, ...[...names].filter((n) => n !== REPORT_MARKER)] : [...names];
+  }
+  const old = previous ? mkdtempSync(path.join(dir, '.eval-nsynth-old-')) : null;
+  const moves: [string, string][] = [
+    ...oldNames.map((n): [string, string] => [path.join(dir, n), path.join(old as string, n)]),
+    ...[...readdirSync(tmp).filter((n) => n !== REPORT_MARKER).sort(), REPORT_MARKER].map((n): [string, string] => [path.join(tmp, n), path.join(dir, n)]),
+  ];
+  const moved: [string, string][] = [];
   try {
-    for (const n of [...names, REPORT_MARKER]) {
-      fs.renameSync(path.join(tmp, n), path.join(dir, n));
-      moved.push(n);
+    for (const [from, to] of moves) {
+      fs.renameSync(from, to);
+      moved.push([from, to]);
     }
   } catch (e) {
     const why = (e as Error).message;
     try {
-      for (const n of moved.reverse()) fs.renameSync(path.join(dir, n), path.join(tmp, n));
+      for (const [from, to] of moved.reverse()) fs.renameSync(to, from);
     } catch (back) {
-      throw new Error(`${dir}: could not move this run's report there (${why}) nor take back what had moved (${(back as Error).message}); the rest is in ${tmp}`);
+      throw new Error(`${dir}: could not move this run's report there (${why}) nor take back what had moved (${(back as Error).message}); the rest is in ${tmp}${old ? `, the previous report's in ${old}` : ''}`);
     }
-    throw new Error(`${dir}: could not move this run's report there (${why}); it holds nothing but this run's report, in ${tmp}`);
+    if (old) rmdirSync(old);
+    throw new Error(`${dir}: could not move this run's report there (${why}); ${old ? "the previous report is back, this run's is" : "it holds nothing but this run's report,"} in ${tmp}`);
   }
   rmdirSync(tmp);
+  if (old) removeOldReport(old, dir);
   return result;
 }
 
 /** File-system calls `replaceReportFolder` makes that a test may make fail. */
 export interface ReportFolderFs {
   readonly renameSync: (from: string, to: string) => void;
+  /** Whether a folder is a mount point (default {@link isMountPoint}). */
+  readonly isMountPoint?: (dir: string) => boolean;
 }
 
 /**
@@ -270,17 +320,20 @@ export interface ReportFolderFs {
  * marks it with the list of what was written, and only then puts it in place of `dir` (rename; a
  * previous report is moved aside and then removed entry by entry): no file of an earlier run
  * survives, nothing else is removed, and a run that fails while writing leaves the previous report
- * as it was. A folder that exists and is empty is filled in place instead (`fillEmptyFolder`).
+ * as it was. A folder that exists and is empty, and a previous report that is a mount point or in
+ * a read-only parent, are written in place instead (`writeInPlace`).
  *
  * @param dir absolute path, a real path (`realReportPath`: the rename would replace a link)
  * @param write writes the report's files into the folder it is given (which exists)
  * @param marker extra facts for the marker file (JSON-serialisable)
- * @param fs for tests: the rename to use
+ * @param fs for tests: the rename to use, and which folders count as mount points
  * @returns what `write` returned
  */
 export async function replaceReportFolder<T>(dir: string, write: (into: string) => Promise<T>, marker: Record<string, unknown> = {}, fs: ReportFolderFs = { renameSync }): Promise<T> {
   const parent = path.dirname(dir);
-  if (checkReportFolder(dir) === 'empty') return fillEmptyFolder(dir, write, marker, fs);
+  const state = checkReportFolder(dir);
+  if (state === 'empty') return writeInPlace(dir, write, marker, fs, false);
+  if (state === 'report' && replacedInPlace(dir, fs.isMountPoint)) return writeInPlace(dir, write, marker, fs, true);
   // A hidden sibling: on the same file system, so the final rename is atomic.
   mkdirSync(parent, { recursive: true });
   const tmp = mkdtempSync(path.join(parent, `.${path.basename(dir)}.eval-nsynth-`));
