@@ -165,8 +165,9 @@ export function isWithinFolder(dir: string, folder: string): boolean {
  * report does not write (every entry listed in its marker file; for a report from before the marker
  * listed them, the files and `audio/` WAVs a report writes, and for one from before the marker, also
  * the four files notes.csv, summary.csv, skipped.csv and index.html), in a writable parent (it is
- * replaced by a rename). Throws an Error whose message starts with `dir` and names the first entry
- * that is not a report's otherwise.
+ * replaced by a rename), or itself writable when it is a mount point or its parent is read-only (it
+ * is then replaced inside). Throws an Error whose message starts with `dir` and names the first
+ * entry that is not a report's otherwise.
  *
  * @param dir absolute path, a real path (`realReportPath`)
  */
