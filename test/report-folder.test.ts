@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { checkReportFolder, isMountPoint, isWithinFolder, realReportPath, REPORT_FORMAT, REPORT_MARKER, replaceReportFolder } from '../src/report/report-folder.ts';
+import { checkReportFolder, isMountPoint, isWithinFolder, mountPointsOf, realReportPath, REPORT_FORMAT, REPORT_MARKER, replaceReportFolder } from '../src/report/report-folder.ts';
 import { tempDir } from './helpers.ts';
 
 const root = tempDir('fmmatch-report-folder-test-');
@@ -330,12 +330,10 @@ describe('replaceReportFolder over a report that cannot be renamed (a mount poin
 });
 
 describe('isMountPoint', () => {
-  it('agrees with the mount table (/proc/self/mountinfo) and says no for an ordinary folder', () => {
+  it('says yes for the root and every folder the mount table lists, no for an ordinary folder', () => {
     assert.equal(isMountPoint('/'), true);
     assert.equal(isMountPoint(fresh()), false);
-    // Field 5 of each line is the mount point (octal escapes for spaces and the like).
-    const points = readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n').map((l) => (l.split(' ')[4] as string).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
-    const folders = points.filter((p) => {
+    const folders = mountPointsOf(readFileSync('/proc/self/mountinfo', 'utf8')).filter((p) => {
       try {
         return statSync(p).isDirectory();
       } catch {
@@ -344,6 +342,15 @@ describe('isMountPoint', () => {
     });
     assert.ok(folders.length >= 2, `the mount table lists ${folders.length} folders`);
     for (const p of folders) assert.equal(isMountPoint(p), true, p);
+  });
+
+  it('reads mount points out of mountinfo lines, octal escapes decoded', () => {
+    const table = [
+      '22 1 0:21 / / rw,relatime shared:1 - overlay overlay rw',
+      '36 22 8:1 /srv/out /reports\\040and\\040more rw,relatime shared:9 - ext4 /dev/sda1 rw',
+      '',
+    ].join('\n');
+    assert.deepEqual(mountPointsOf(table), ['/', '/reports and more']);
   });
 });
 

@@ -197,18 +197,37 @@ export function checkReportFolder(dir: string): ReportFolderState {
 }
 
 /**
- * Whether `dir` is a mount point (or the root): another file system than its parent's, so it can be
- * neither renamed nor replaced (EBUSY), only written into. A Docker volume mounted at `/reports`
- * and given as `--out /reports` is one.
+ * Whether `dir` is a mount point (or the root), which can be neither renamed nor replaced (EBUSY),
+ * only written into. A Docker volume mounted at `/reports` and given as `--out /reports` is one.
+ * Told by another device than its parent's; a bind mount from the same file system has the same
+ * device, so on Linux the mount table (`/proc/self/mountinfo`) is asked as well.
  *
- * @param dir absolute path of an existing folder
+ * @param dir absolute real path of an existing folder
  */
 export function isMountPoint(dir: string): boolean {
   const parent = path.dirname(dir);
   if (parent === dir) return true;
   const st = statSync(dir);
   const up = statSync(parent);
-  return st.dev !== up.dev || st.ino === up.ino;
+  if (st.dev !== up.dev || st.ino === up.ino) return true;
+  let table: string;
+  try {
+    table = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return false;
+  }
+  return mountPointsOf(table).includes(dir);
+}
+
+/**
+ * The mount points a `/proc/self/mountinfo` text lists: field 5 of each line, with its octal
+ * escapes (`\040` for a space, …) decoded.
+ */
+export function mountPointsOf(mountinfo: string): string[] {
+  return mountinfo
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => (l.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
 }
 
 /** Whether a previous report at `dir` must be replaced inside the folder: it is a mount point or its parent is read-only. */
