@@ -330,9 +330,13 @@ describe('replaceReportFolder over a report that cannot be renamed (a mount poin
 });
 
 describe('isMountPoint', () => {
-  it('says yes for the root and every folder the mount table lists, no for an ordinary folder', () => {
+  it('says yes for the root, no for an ordinary folder', () => {
     assert.equal(isMountPoint('/'), true);
     assert.equal(isMountPoint(fresh()), false);
+  });
+
+  // The mount table in this form is Linux's; elsewhere only the device check applies.
+  it('says yes for every folder the mount table lists (Linux)', { skip: process.platform !== 'linux' && 'no /proc/self/mountinfo' }, () => {
     const folders = mountPointsOf(readFileSync('/proc/self/mountinfo', 'utf8')).filter((p) => {
       try {
         return statSync(p).isDirectory();
